@@ -1,0 +1,1 @@
+//! Browser SDK (see issue 4).

@@ -1,0 +1,1 @@
+//! Thin workers-rs adapter around `edge-routing` (see issue 2).

@@ -1,0 +1,1 @@
+//! Region server library (see issue 3).

@@ -1,0 +1,1 @@
+//! The EdgeSync sync protocol (see PROTOCOL.md). Runtime-free: compiles natively and to wasm32.
