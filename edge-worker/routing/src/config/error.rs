@@ -15,6 +15,14 @@ impl ConfigError {
         }
     }
 
+    /// `EDGE_CONFIG` is absent or blank.
+    pub fn not_set() -> Self {
+        Self::new(
+            ".",
+            "is not set; set it to JSON such as {\"regions\":[{\"id\":\"us-east\",\"origin\":\"https://us-east.example.com\"}]}",
+        )
+    }
+
     /// Path of the field at fault, `.` for the document itself.
     pub fn field(&self) -> &str {
         &self.field

@@ -149,10 +149,7 @@ impl EdgeConfig {
             ));
         }
         if text.trim().is_empty() {
-            return Err(ConfigError::new(
-                ".",
-                "is empty; set it to JSON such as {\"regions\":[{\"id\":\"us-east\",\"origin\":\"https://us-east.example.com\"}]}",
-            ));
+            return Err(ConfigError::not_set());
         }
         let mut de = serde_json::Deserializer::from_str(text);
         let raw: RawConfig = serde_path_to_error::deserialize(&mut de).map_err(|e| {

@@ -1,0 +1,235 @@
+//! Forwards a client request through the engine's exchange: starts tries,
+//! waits for answers or timers, and hands the winner back to the client.
+
+use crate::clock;
+use crate::isolate::with_engine;
+use crate::log;
+use crate::reply::{self, Provenance};
+use crate::request::Head;
+use crate::upstream::{self, InFlight, Outgoing};
+use edge_routing::hygiene::{self, ForwardContext};
+use edge_routing::{AttemptId, Exchange, ExchangeError, FailureKind, Method, ProxyRequest, Step};
+use futures_util::future::{Either, select};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use std::pin::pin;
+use worker::{Request, Response};
+
+pub async fn forward(
+    mut req: Request,
+    head: &Head,
+    proxied: ProxyRequest,
+) -> worker::Result<Response> {
+    let Some(max_body) = with_engine(|e| e.config().max_body_bytes) else {
+        return reply::error(
+            503,
+            "invalid_config",
+            "EDGE_CONFIG is not usable",
+            &head.request_id,
+        );
+    };
+    let body = match proxied.method {
+        Method::Get | Method::Head => None,
+        _ => Some(req.bytes().await?),
+    };
+    if body.as_ref().is_some_and(|b| b.len() as u64 > max_body) {
+        let message = format!("request body exceeds the edge's limit of {max_body} bytes");
+        return reply::error(413, "body_too_large", message, &head.request_id);
+    }
+    let context = ForwardContext {
+        client_ip: head.client_ip.as_deref(),
+        host: &head.host,
+        proto: &head.proto,
+        request_id: &head.request_id,
+    };
+    let forward_headers = hygiene::upstream_request_headers(
+        head.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        &context,
+    );
+    let outgoing = Outgoing::new(
+        proxied.method.as_str(),
+        &forward_headers,
+        body.as_deref().filter(|b| !b.is_empty()),
+    )
+    .map_err(|e| worker::Error::RustError(upstream::error_message(&e)))?;
+
+    let begun = with_engine(|e| e.begin(&proxied, clock::now(), clock::random()));
+    let mut exchange = match begun {
+        Some(Ok(exchange)) => exchange,
+        Some(Err(e)) => {
+            return reply::error(400, "no_resident_region", e.to_string(), &head.request_id);
+        }
+        None => {
+            return reply::error(
+                503,
+                "invalid_config",
+                "EDGE_CONFIG is not usable",
+                &head.request_id,
+            );
+        }
+    };
+    run(&mut exchange, head, &proxied, &outgoing).await
+}
+
+async fn run(
+    exchange: &mut Exchange,
+    head: &Head,
+    proxied: &ProxyRequest,
+    outgoing: &Outgoing,
+) -> worker::Result<Response> {
+    let mut pending = FuturesUnordered::new();
+    let mut handles: Vec<Option<InFlight>> = Vec::new();
+    let mut answers: Vec<Option<web_sys::Response>> = Vec::new();
+    loop {
+        let step = with_engine(|e| exchange.poll(e, clock::now())).unwrap_or(Step::Fail {
+            error: ExchangeError::DeadlineExceeded,
+            abort: Vec::new(),
+        });
+        match step {
+            Step::Start(start) => {
+                if let Some(previous) = start.previous {
+                    log::failover(head, exchange, previous, start.region, &start.cause);
+                }
+                let Some(Ok(url)) = with_engine(|e| {
+                    e.config()
+                        .region(start.region)
+                        .origin
+                        .url_for(&head.path_and_query)
+                }) else {
+                    abort(&handles, &(0..handles.len()).collect::<Vec<_>>());
+                    return reply::error(
+                        400,
+                        "bad_target",
+                        "the request target cannot be forwarded",
+                        &head.request_id,
+                    );
+                };
+                debug_assert_eq!(start.id, handles.len());
+                answers.push(None);
+                match upstream::start(&url, outgoing) {
+                    Ok((handle, response)) => {
+                        handles.push(Some(handle));
+                        let id = start.id;
+                        pending.push(async move { (id, response.await) });
+                    }
+                    Err(e) => {
+                        log::internal_error(&upstream::error_message(&e));
+                        handles.push(None);
+                        with_engine(|en| {
+                            exchange.on_failure(en, start.id, FailureKind::Connect, clock::now())
+                        });
+                    }
+                }
+            }
+            Step::Wait { until } => {
+                if pending.is_empty() {
+                    clock::sleep_until(until).await;
+                    continue;
+                }
+                let timer = pin!(clock::sleep_until(until));
+                if let Either::Left((Some((id, result)), _)) = select(pending.next(), timer).await {
+                    record(exchange, &mut answers, id, result);
+                }
+            }
+            Step::Deliver {
+                attempt,
+                abort: losers,
+            } => {
+                abort(&handles, &losers);
+                let Some(answer) = answers.get_mut(attempt).and_then(Option::take) else {
+                    return reply::exchange_error(
+                        ExchangeError::DeadlineExceeded,
+                        &head.request_id,
+                        exchange.attempts_started(),
+                    );
+                };
+                return deliver(exchange, head, proxied, attempt, answer);
+            }
+            Step::Fail {
+                error,
+                abort: losers,
+            } => {
+                abort(&handles, &losers);
+                log::request_failed(head, exchange, error);
+                return reply::exchange_error(error, &head.request_id, exchange.attempts_started());
+            }
+        }
+    }
+}
+
+fn record(
+    exchange: &mut Exchange,
+    answers: &mut [Option<web_sys::Response>],
+    id: AttemptId,
+    result: Result<web_sys::Response, FailureKind>,
+) {
+    let now = clock::now();
+    match result {
+        Ok(response) if upstream::is_platform_connect_error(&response) => {
+            with_engine(|e| exchange.on_failure(e, id, FailureKind::Connect, now));
+        }
+        Ok(response) => {
+            let status = response.status();
+            if let Some(slot) = answers.get_mut(id) {
+                *slot = Some(response);
+            }
+            with_engine(|e| exchange.on_response(e, id, status, now));
+        }
+        Err(kind) => {
+            with_engine(|e| exchange.on_failure(e, id, kind, now));
+        }
+    }
+}
+
+fn abort(handles: &[Option<InFlight>], ids: &[AttemptId]) {
+    for handle in ids
+        .iter()
+        .filter_map(|&id| handles.get(id).and_then(Option::as_ref))
+    {
+        handle.abort();
+    }
+}
+
+fn deliver(
+    exchange: &Exchange,
+    head: &Head,
+    proxied: &ProxyRequest,
+    attempt: AttemptId,
+    answer: web_sys::Response,
+) -> worker::Result<Response> {
+    let now = clock::now();
+    let Some(region) = exchange.region_of(attempt) else {
+        return reply::exchange_error(
+            ExchangeError::DeadlineExceeded,
+            &head.request_id,
+            exchange.attempts_started(),
+        );
+    };
+    let (name, server_timing, set_cookie) = with_engine(|e| {
+        let config = e.config();
+        let name = config.region(region).id.clone();
+        let upstream_timing = answer.headers().get("server-timing").ok().flatten();
+        let timing = edge_routing::reply::server_timing(
+            exchange.elapsed(now),
+            exchange.attempt_elapsed(attempt, now).map(|d| (&name, d)),
+            exchange.attempts_started(),
+            upstream_timing.as_deref(),
+        );
+        let cookie = config
+            .affinity
+            .as_ref()
+            .filter(|_| proxied.affinity != Some(region))
+            .map(|a| edge_routing::reply::affinity_cookie(a, &name, head.proto == "https"));
+        (name.to_string(), timing, cookie)
+    })
+    .unwrap_or_default();
+    reply::proxied(
+        answer,
+        &Provenance {
+            region: &name,
+            attempts: exchange.attempts_started(),
+            server_timing,
+            request_id: &head.request_id,
+            set_cookie,
+        },
+    )
+}
