@@ -64,13 +64,50 @@ pub fn binary_path(name: &str) -> Result<PathBuf, MissingBinary> {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a child process to
+/// listen on.
 ///
-/// Another process can take it before the caller binds it; callers that can
-/// bind port 0 themselves should do that instead.
+/// Not what the kernel gives for port 0: it hands a just-released port out
+/// again (two regions of one world got the same one) and outgoing connections
+/// take ports from that ephemeral range. Instead a random port below the
+/// ephemeral range, never the same twice in this process, checked by binding.
+/// Another process can still take it before the child binds it; callers that
+/// can bind port 0 themselves should do that instead.
 pub fn free_port() -> std::io::Result<u16> {
-    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    use rand::Rng;
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, PoisonError};
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    const ATTEMPTS: usize = 500;
+
+    let (ephemeral_low, _) = ephemeral_port_range();
+    let candidates = FREE_PORT_FLOOR..ephemeral_low.max(FREE_PORT_FLOOR + 1000);
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut rng = rand::rng();
+    for _ in 0..ATTEMPTS {
+        let port = rng.random_range(candidates.clone());
+        if !handed_out.contains(&port) && TcpListener::bind(loopback(port)).is_ok() {
+            handed_out.insert(port);
+            return Ok(port);
+        }
+    }
+    // A crowded machine: fall back to the kernel's choice.
+    let listener = TcpListener::bind(loopback(0))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Ports below this are left to well-known services.
+const FREE_PORT_FLOOR: u16 = 10_000;
+
+/// Linux's range for outgoing connections and port 0 (its default if unreadable).
+fn ephemeral_port_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32768, 60999))
 }
 
 /// `127.0.0.1:port`.
@@ -116,10 +153,15 @@ mod tests {
     }
 
     #[test]
-    fn free_port_can_be_bound() {
-        let port = free_port().unwrap();
-        assert_ne!(port, 0);
-        TcpListener::bind(loopback(port)).unwrap();
+    fn free_ports_are_bindable_distinct_and_not_ephemeral() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+        let (low, high) = ephemeral_port_range();
+        for port in ports {
+            assert!(!(low..=high).contains(&port), "{port} is ephemeral");
+            TcpListener::bind(loopback(port)).unwrap();
+        }
     }
 
     #[test]

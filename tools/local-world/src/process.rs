@@ -83,6 +83,14 @@ impl ProcessSpec {
         &self.log_path
     }
 
+    pub fn program(&self) -> &Path {
+        &self.program
+    }
+
+    pub fn arg_list(&self) -> &[OsString] {
+        &self.args
+    }
+
     fn command_line(&self) -> String {
         std::iter::once(self.program.as_os_str())
             .chain(self.args.iter().map(OsString::as_os_str))

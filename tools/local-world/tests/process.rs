@@ -4,6 +4,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{gone, proc_state};
 use local_world::{ManagedProcess, ProcessError, ProcessSpec, free_port};
 use tempfile::TempDir;
 
@@ -11,17 +14,6 @@ const STEP: Duration = Duration::from_secs(10);
 
 fn sh(dir: &TempDir, name: &str, script: &str) -> ProcessSpec {
     ProcessSpec::new(name, "/bin/sh", dir.path().join(format!("{name}.log"))).args(["-c", script])
-}
-
-/// The state letter in /proc/PID/stat (R, S, T, Z, ...), or None when gone.
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S ...": the state follows the last ')'.
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
-}
-
-fn gone(pid: u32) -> bool {
-    matches!(proc_state(pid), None | Some('Z') | Some('X'))
 }
 
 async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
