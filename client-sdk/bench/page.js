@@ -1,0 +1,132 @@
+// Replays the automerge-paper editing trace, one keystroke per write, through
+// the EdgeSync SDK and through its peers, in this page. run.mjs calls
+// `window.runVariant(name)` once per fresh browser context.
+import { Repo } from "/pkg/index.js";
+import { Automerge, Y, IndexeddbPersistence } from "/bench/peers.bundle.js";
+
+const TEXT = ["text"];
+
+async function loadTrace() {
+  const trace = await (await fetch("/trace.json")).json();
+  const ops = [];
+  for (const txn of trace.txns) for (const patch of txn.patches) ops.push(patch);
+  return { ops, endContent: trace.endContent };
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+function summarize(times, total, durable, storedBytes, ok) {
+  const sorted = Float64Array.from(times).sort();
+  return { writes: times.length, totalMs: total, p50Us: percentile(sorted, 0.5) * 1000, p99Us: percentile(sorted, 0.99) * 1000, maxUs: sorted[sorted.length - 1] * 1000, durableMs: durable, storedBytes, ok };
+}
+
+async function sdk(trace, grouping) {
+  const repo = await Repo.open({ name: `bench-sdk-${grouping}`, changeGrouping: grouping });
+  const doc = repo.create({ text: "" });
+  let events = 0;
+  doc.subscribe(() => events++);
+  await repo.flush();
+  const { ops } = trace;
+  const times = new Float64Array(ops.length);
+  const start = performance.now();
+  for (let i = 0; i < ops.length; i++) {
+    const [pos, del, ins] = ops[i];
+    const t = performance.now();
+    doc.splice(TEXT, pos, del, ins);
+    times[i] = performance.now() - t;
+  }
+  const total = performance.now() - start;
+  await repo.flush();
+  const durable = performance.now() - start;
+  const ok = doc.get(TEXT) === trace.endContent && events === ops.length;
+  window.keepAlive = { repo, doc };
+  const stored = await repo.storedBytes(doc.id);
+  return summarize(times, total, durable, stored, ok);
+}
+
+async function automerge(trace) {
+  await Automerge.initializeWasm(await fetch("/automerge.wasm"));
+  let doc = Automerge.from({ text: "" });
+  const { ops } = trace;
+  const times = new Float64Array(ops.length);
+  const start = performance.now();
+  for (let i = 0; i < ops.length; i++) {
+    const [pos, del, ins] = ops[i];
+    const t = performance.now();
+    doc = Automerge.change(doc, (d) => Automerge.splice(d, TEXT, pos, del, ins));
+    times[i] = performance.now() - t;
+  }
+  const total = performance.now() - start;
+  window.keepAlive = doc;
+  // No persistence of its own: report the size of a full save.
+  const saved = Automerge.save(doc);
+  return summarize(times, total, null, saved.byteLength, doc.text === trace.endContent);
+}
+
+function idbDone(db, store) {
+  // Transactions on one store run in order: when this one completes, all earlier writes have.
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction([store], "readwrite");
+    tx.oncomplete = resolve;
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+function idbBytes(db, store) {
+  return new Promise((resolve, reject) => {
+    const req = db.transaction([store]).objectStore(store).getAll();
+    req.onsuccess = () => resolve(req.result.reduce((n, v) => n + (v.byteLength ?? 0), 0));
+    req.onerror = () => reject(req.error);
+  });
+}
+
+async function yjs(trace) {
+  const ydoc = new Y.Doc();
+  const persistence = new IndexeddbPersistence("bench-yjs", ydoc);
+  await persistence.whenSynced;
+  const text = ydoc.getText("text");
+  let events = 0;
+  text.observe(() => events++);
+  const { ops } = trace;
+  const times = new Float64Array(ops.length);
+  const start = performance.now();
+  for (let i = 0; i < ops.length; i++) {
+    const [pos, del, ins] = ops[i];
+    const t = performance.now();
+    ydoc.transact(() => {
+      if (del) text.delete(pos, del);
+      if (ins) text.insert(pos, ins);
+    });
+    times[i] = performance.now() - t;
+  }
+  const total = performance.now() - start;
+  await idbDone(persistence.db, "updates");
+  const durable = performance.now() - start;
+  const stored = await idbBytes(persistence.db, "updates");
+  window.keepAlive = { ydoc, persistence };
+  return summarize(times, total, durable, stored, text.toString() === trace.endContent && events === ops.length);
+}
+
+async function memoryBytes() {
+  if (!self.crossOriginIsolated || !performance.measureUserAgentSpecificMemory) return null;
+  return (await performance.measureUserAgentSpecificMemory()).bytes;
+}
+
+const variants = {
+  "sdk": (trace) => sdk(trace, "task"),
+  "sdk-change-per-write": (trace) => sdk(trace, "write"),
+  "automerge": automerge,
+  "yjs+y-indexeddb": yjs,
+};
+
+window.runVariant = async (name) => {
+  const trace = await loadTrace();
+  const before = await memoryBytes();
+  const result = await variants[name](trace);
+  const after = await memoryBytes();
+  result.memoryBytes = before === null ? null : after - before;
+  return result;
+};
+window.benchReady = true;

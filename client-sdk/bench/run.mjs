@@ -1,0 +1,110 @@
+// Benchmark runner: serves the SDK package, the peers and the trace on
+// loopback, drives headless Chromium through playwright-core, prints figures.
+// Usage: node client-sdk/bench/run.mjs [variant ...]   (scripts/bench-sdk.sh builds first)
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const pkg = path.join(root, "client-sdk/pkg");
+const tracePath = path.resolve(root, "../shared/bench-data/automerge-paper.json.gz");
+const amWasm = path.join(root, "node_modules/@automerge/automerge/dist/automerge.wasm");
+const variants = process.argv.slice(2).length ? process.argv.slice(2) : ["sdk", "sdk-change-per-write", "yjs+y-indexeddb", "automerge"];
+
+if (!fs.existsSync(path.join(pkg, "index.js"))) throw new Error("client-sdk/pkg is missing: run scripts/build.d/20-sdk.sh");
+if (!fs.existsSync(tracePath)) throw new Error(`trace not found: ${tracePath}`);
+
+const bundle = async (contents, minify) => (await esbuild.build({
+  stdin: { contents, resolveDir: here, loader: "js" },
+  bundle: true, format: "esm", platform: "browser", write: false, minify, logLevel: "error",
+})).outputFiles[0].contents;
+
+const peers = await bundle(fs.readFileSync(path.join(here, "peers.js"), "utf8"), false);
+const trace = zlib.gunzipSync(fs.readFileSync(tracePath));
+
+const types = { ".js": "text/javascript", ".html": "text/html", ".wasm": "application/wasm", ".json": "application/json" };
+function serveFile(res, file) {
+  fs.readFile(file, (err, body) => {
+    if (err) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { "content-type": types[path.extname(file)] ?? "application/octet-stream" }).end(body);
+  });
+}
+const server = http.createServer((req, res) => {
+  // Cross-origin isolation: precise timers and performance.measureUserAgentSpecificMemory().
+  res.setHeader("cross-origin-opener-policy", "same-origin");
+  res.setHeader("cross-origin-embedder-policy", "require-corp");
+  const url = new URL(req.url, "http://x").pathname;
+  if (url === "/trace.json") return res.writeHead(200, { "content-type": "application/json" }).end(trace);
+  if (url === "/automerge.wasm") return serveFile(res, amWasm);
+  if (url === "/bench/peers.bundle.js") return res.writeHead(200, { "content-type": "text/javascript" }).end(peers);
+  if (url.startsWith("/bench/")) return serveFile(res, path.join(here, path.basename(url)));
+  if (url.startsWith("/pkg/")) {
+    const file = path.resolve(pkg, "." + url.slice(4));
+    if (!file.startsWith(pkg)) return res.writeHead(403).end();
+    return serveFile(res, file);
+  }
+  res.writeHead(404).end();
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  headless: true,
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--enable-blink-features=ForceEagerMeasureMemory"],
+});
+
+const results = {};
+try {
+  for (const variant of variants) {
+    const context = await browser.newContext(); // fresh storage for each variant
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.error(`[${variant}] page error:`, e.message));
+    await page.goto(`${origin}/bench/page.html`);
+    await page.waitForFunction(() => window.benchReady === true);
+    process.stderr.write(`running ${variant}...\n`);
+    results[variant] = await page.evaluate((v) => window.runVariant(v), variant);
+    await context.close();
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+
+const fmt = (n, digits = 0) => (n === null || n === undefined ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+console.log(`\nautomerge-paper trace, ${fmt(results[variants[0]].writes)} keystrokes, one write each, headless Chromium (${browser.version()})\n`);
+console.log("variant                 total ms   p50 µs   p99 µs   max µs  durable ms  stored bytes  memory bytes  final text");
+for (const [name, r] of Object.entries(results)) {
+  console.log(`${name.padEnd(22)} ${fmt(r.totalMs).padStart(9)} ${fmt(r.p50Us, 1).padStart(8)} ${fmt(r.p99Us, 1).padStart(8)} ${fmt(r.maxUs).padStart(8)} ${fmt(r.durableMs).padStart(11)} ${fmt(r.storedBytes).padStart(13)} ${fmt(r.memoryBytes).padStart(13)}  ${r.ok ? "matches endContent" : "WRONG"}`);
+}
+const ratio = (a, b) => (results[a] && results[b] ? `${(results[b].totalMs / results[a].totalMs).toFixed(1)}x` : "-");
+console.log("");
+console.log(`speed-up of sdk over @automerge/automerge (total time):      ${ratio("sdk", "automerge")}`);
+console.log(`speed-up of sdk over yjs+y-indexeddb (total time):           ${ratio("sdk", "yjs+y-indexeddb")}`);
+console.log(`speed-up of sdk-change-per-write over @automerge/automerge:  ${ratio("sdk-change-per-write", "automerge")}`);
+if (results.sdk && results["yjs+y-indexeddb"]) {
+  console.log(`durable: sdk ${fmt(results.sdk.durableMs)} ms vs yjs+y-indexeddb ${fmt(results["yjs+y-indexeddb"].durableMs)} ms`);
+}
+
+// Sizes: what a page downloads, gzipped (level 9).
+const gz = (buffers) => zlib.gzipSync(Buffer.concat(buffers.map((b) => Buffer.from(b))), { level: 9 }).length;
+const support = fs.readFileSync(path.join(pkg, "support.js"), "utf8").match(/"\.\/(.*)"/)[1];
+const sdkFiles = ["wasm/edgesync_bg.wasm", "wasm/edgesync.js", "index.js", "support.js", support].map((f) => fs.readFileSync(path.join(pkg, f)));
+const amJs = await bundle('export * from "@automerge/automerge/slim";', true);
+const yjsJs = await bundle('export * from "yjs";', true);
+const yIdbJs = await bundle('export * from "yjs"; export * from "y-indexeddb";', true);
+console.log("\ngzipped size (wasm + JS, minified where the package is not)");
+console.log(`  edgesync (this SDK)               ${fmt(gz(sdkFiles))} bytes`);
+console.log(`  @automerge/automerge (slim + wasm) ${fmt(gz([amJs, fs.readFileSync(amWasm)]))} bytes`);
+console.log(`  yjs                               ${fmt(gz([yjsJs]))} bytes`);
+console.log(`  yjs + y-indexeddb                 ${fmt(gz([yIdbJs]))} bytes`);
+if (!Object.values(results).every((r) => r.ok)) {
+  console.error("a replay did not produce endContent");
+  process.exit(1);
+}

@@ -1,0 +1,146 @@
+//! HTTP to the edge (or a region): sync batches and watches, with the auth token
+//! from the app's callback (refreshed once on a 401), an `Idempotency-Key` on
+//! every POST, and the serving region read from the answer.
+
+use std::cell::RefCell;
+
+use gloo_net::http::{Request, Response};
+use js_sys::{Function, Promise, Uint8Array};
+use sync_protocol::http as paths;
+use sync_protocol::{ErrorBody, SyncBatchRequest, SyncBatchResponse, WatchRequest, WatchResponse};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::AbortSignal;
+
+use crate::error::{ErrorCode, SdkError};
+
+/// The edge names the region that answered in this header; a region server
+/// answering directly uses the protocol's own header.
+const EDGE_REGION_HEADER: &str = "x-edge-region";
+
+pub struct Transport {
+    endpoint: String,
+    token_provider: Option<Function>,
+    token: RefCell<Option<String>>,
+}
+
+/// A successful answer and the region that produced it.
+pub struct Answer<T> {
+    pub body: T,
+    pub region: Option<String>,
+}
+
+impl Transport {
+    pub fn new(endpoint: String, token_provider: Option<Function>) -> Self {
+        Self { endpoint, token_provider, token: RefCell::new(None) }
+    }
+
+    pub async fn sync(&self, batch: &SyncBatchRequest) -> Result<Answer<SyncBatchResponse>, SdkError> {
+        let body = batch.encode();
+        let response = self.post(paths::PATH_SYNC_BATCH, paths::CONTENT_TYPE_BATCH, &body, None).await?;
+        let region = region_of(&response);
+        let bytes = response.binary().await.map_err(network_error)?;
+        let body = SyncBatchResponse::decode(&bytes)
+            .map_err(|e| SdkError::new(ErrorCode::Protocol, format!("the endpoint's sync answer is malformed: {e}")))?;
+        if body.entries.len() != batch.entries.len()
+            || body.entries.iter().zip(&batch.entries).any(|(reply, sent)| reply.doc != sent.doc)
+        {
+            return Err(SdkError::new(ErrorCode::Protocol, "the endpoint's sync answer does not match the request's documents"));
+        }
+        Ok(Answer { body, region })
+    }
+
+    pub async fn watch(&self, request: &WatchRequest, signal: &AbortSignal) -> Result<Answer<WatchResponse>, SdkError> {
+        let body = serde_json::to_vec(request).map_err(|e| SdkError::internal(format!("watch request: {e}")))?;
+        let response = self.post(paths::PATH_WATCH, paths::CONTENT_TYPE_JSON, &body, Some(signal)).await?;
+        let region = region_of(&response);
+        let bytes = response.binary().await.map_err(network_error)?;
+        let body: WatchResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| SdkError::new(ErrorCode::Protocol, format!("the endpoint's watch answer is malformed: {e}")))?;
+        Ok(Answer { body, region })
+    }
+
+    /// POSTs with auth; on a 401 refreshes the token once and retries with the
+    /// same idempotency key.
+    async fn post(&self, path: &str, content_type: &str, body: &[u8], signal: Option<&AbortSignal>) -> Result<Response, SdkError> {
+        let key = idempotency_key();
+        let mut refreshed = false;
+        loop {
+            let token = self.current_token(refreshed).await?;
+            let url = format!("{}{}", self.endpoint, path);
+            let mut builder = Request::post(&url)
+                .header("content-type", content_type)
+                .header(paths::HEADER_IDEMPOTENCY_KEY, &key)
+                .abort_signal(signal);
+            if let Some(token) = &token {
+                builder = builder.header("authorization", &format!("Bearer {token}"));
+            }
+            let request = builder.body(Uint8Array::from(body)).map_err(network_error)?;
+            let response = request.send().await.map_err(network_error)?;
+            match response.status() {
+                200..=299 => return Ok(response),
+                401 if !refreshed && self.token_provider.is_some() => {
+                    self.token.replace(None);
+                    refreshed = true;
+                }
+                _ => return Err(error_from_response(response).await),
+            }
+        }
+    }
+
+    /// The cached token, or a new one from the provider (`force` asks it to refresh).
+    async fn current_token(&self, force: bool) -> Result<Option<String>, SdkError> {
+        let Some(provider) = &self.token_provider else { return Ok(None) };
+        if !force && let Some(token) = self.token.borrow().clone() {
+            return Ok(Some(token));
+        }
+        let auth_error = |why: String| SdkError::new(ErrorCode::Unauthenticated, format!("the token callback failed: {why}"));
+        let mut value = provider.call1(&JsValue::UNDEFINED, &JsValue::from_bool(force)).map_err(|e| auth_error(describe_error(&e)))?;
+        if let Some(promise) = value.dyn_ref::<Promise>() {
+            value = JsFuture::from(promise.clone()).await.map_err(|e| auth_error(describe_error(&e)))?;
+        }
+        let token = value.as_string().filter(|t| !t.is_empty()).ok_or_else(|| auth_error("it did not return a non-empty string".into()))?;
+        self.token.replace(Some(token.clone()));
+        Ok(Some(token))
+    }
+}
+
+fn region_of(response: &Response) -> Option<String> {
+    let headers = response.headers();
+    headers.get(EDGE_REGION_HEADER).or_else(|| headers.get(paths::HEADER_REGION))
+}
+
+async fn error_from_response(response: Response) -> SdkError {
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    let api = serde_json::from_str::<ErrorBody>(&body).ok().map(|b| b.error);
+    let message = match &api {
+        Some(api) => format!("the endpoint answered {status} {}: {}", api.code.as_str(), api.message),
+        None => format!("the endpoint answered HTTP {status}"),
+    };
+    let code = match status {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::Forbidden,
+        500..=599 | 408 | 429 => ErrorCode::Network,
+        _ => ErrorCode::Protocol,
+    };
+    SdkError::new(code, message)
+}
+
+fn network_error(err: gloo_net::Error) -> SdkError {
+    SdkError::new(ErrorCode::Network, format!("the endpoint could not be reached: {err}"))
+}
+
+fn describe_error(err: &JsValue) -> String {
+    js_sys::Reflect::get(err, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| err.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+fn idempotency_key() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
