@@ -68,7 +68,7 @@ async fn writes_persist_across_reopen() {
     let doc = repo.create(js_sys::JSON::parse(r#"{"title":"draft","todos":[]}"#).unwrap(), JsValue::UNDEFINED).unwrap();
     let id = doc.id();
     doc.push("todos".into(), js_sys::JSON::parse(r#"{"text":"milk","done":false}"#).unwrap()).unwrap();
-    doc.splice(path(&["title".into()]), 5, 0, " one".into()).unwrap();
+    doc.splice(path(&["title".into()]), 5.0, 0.0, " one".into()).unwrap();
     doc.set(path(&["todos".into(), 0.into(), "done".into()]), true.into()).unwrap();
     let before = json(&doc.value().unwrap());
     wait(repo.close()).await;
