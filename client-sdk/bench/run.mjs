@@ -81,7 +81,7 @@ const fmt = (n, digits = 0) => (n === null || n === undefined ? "-" : n.toLocale
 console.log(`\nautomerge-paper trace, ${fmt(results[variants[0]].writes)} keystrokes, one write each, headless Chromium (${browser.version()})\n`);
 console.log("variant                 total ms   p50 µs   p99 µs   max µs  durable ms  stored bytes  memory bytes  final text");
 for (const [name, r] of Object.entries(results)) {
-  console.log(`${name.padEnd(22)} ${fmt(r.totalMs).padStart(9)} ${fmt(r.p50Us, 1).padStart(8)} ${fmt(r.p99Us, 1).padStart(8)} ${fmt(r.maxUs).padStart(8)} ${fmt(r.durableMs).padStart(11)} ${fmt(r.storedBytes).padStart(13)} ${fmt(r.memoryBytes).padStart(13)}  ${r.ok ? "matches endContent" : "WRONG"}`);
+  console.log(`${name.padEnd(22)} ${fmt(r.totalMs).padStart(9)} ${fmt(r.p50Us, 1).padStart(8)} ${fmt(r.p99Us, 1).padStart(8)} ${fmt(r.maxUs).padStart(8)} ${fmt(r.durableMs).padStart(11)} ${fmt(r.storedBytes).padStart(13)} ${fmt(r.memoryBytes).padStart(13)}  ${r.ok ? "matches endContent" : "WRONG"}${r.note ? ` (${r.note})` : ""}`);
 }
 const ratio = (a, b) => (results[a] && results[b] ? `${(results[b].totalMs / results[a].totalMs).toFixed(1)}x` : "-");
 console.log("");
