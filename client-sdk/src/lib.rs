@@ -40,3 +40,5 @@ pub use api::{DocHandle, Repo};
 
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod browser_sync_tests;
