@@ -358,7 +358,7 @@ mod tests {
             let metrics = Arc::new(Metrics::new("t"));
             let (writer, handle) = Writer::start(store.clone(), metrics.clone());
             let docs = DocService::new(store.clone(), handle, 2, metrics).unwrap();
-            let mut rx = docs.subscribe(&id);
+            let rx = docs.subscribe(&id);
             for i in 0..5 {
                 let updated = docs.update(&id, |doc| edit(doc, &format!("k{i}"))).await.unwrap();
                 assert_eq!(updated.changes_applied, 1);
