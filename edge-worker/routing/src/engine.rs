@@ -129,14 +129,16 @@ impl Engine {
         self.config.retries.on_status.contains(&status)
     }
 
-    /// Records how an attempt of real traffic ended. `elapsed` feeds the latency
-    /// estimate when `observe_latency` holds (not for long-polls) and the region
-    /// answered well or timed out (a timeout is a lower bound of its latency).
+    /// Records how an attempt of real traffic (started at `started`) ended. Its
+    /// duration feeds the latency estimate when `observe_latency` holds (not for
+    /// long-polls) and the region answered well. Timeouts are no sample (Karn's
+    /// rule): they bound the latency from below only, and feeding them in would
+    /// inflate the very timeout that fired.
     pub fn record_attempt(
         &mut self,
         region: RegionIdx,
         outcome: Outcome,
-        elapsed: Duration,
+        started: Time,
         observe_latency: bool,
         now: Time,
     ) {
@@ -147,19 +149,21 @@ impl Engine {
             Outcome::Answered { .. } => None,
             Outcome::Failed(kind) => Some(kind),
         };
-        let sample = observe_latency && matches!(failure, None | Some(FailureKind::Timeout));
         let state = &mut self.regions[region.index()];
         state.attempts += 1;
-        if sample {
-            state.latency.observe(elapsed, now, &self.config.latency);
+        if observe_latency && failure.is_none() {
+            state
+                .latency
+                .observe(now.since(started), now, &self.config.latency);
         }
+        let source = Source::Traffic { started };
         let transition = match failure {
-            None => state.health.record_success(Source::Traffic, now),
+            None => state.health.record_success(source, now),
             Some(kind) => {
                 state.failures += 1;
                 state
                     .health
-                    .record_failure(kind, Source::Traffic, now, &self.config.health)
+                    .record_failure(kind, source, now, &self.config.health)
             }
         };
         self.push_event(region, transition, now);

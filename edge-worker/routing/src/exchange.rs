@@ -330,7 +330,7 @@ impl Exchange {
         engine.record_attempt(
             region,
             Outcome::Answered { status },
-            now.since(attempt.started),
+            attempt.started,
             self.rules.observe_latency,
             now,
         );
@@ -370,7 +370,7 @@ impl Exchange {
             engine.record_attempt(
                 attempt.region,
                 Outcome::Failed(kind),
-                now.since(attempt.started),
+                attempt.started,
                 self.rules.observe_latency,
                 now,
             );
@@ -449,7 +449,7 @@ impl Exchange {
                 engine.record_attempt(
                     attempt.region,
                     Outcome::Failed(kind),
-                    now.since(attempt.started),
+                    attempt.started,
                     self.rules.observe_latency,
                     now,
                 );
@@ -501,7 +501,7 @@ impl Exchange {
                 engine.record_attempt(
                     attempt.region,
                     Outcome::Failed(FailureKind::Timeout),
-                    now.since(attempt.started),
+                    attempt.started,
                     self.rules.observe_latency,
                     now,
                 );

@@ -51,7 +51,9 @@ impl fmt::Display for FailureKind {
 /// Where an observation came from: thresholds differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
-    Traffic,
+    /// A client request's attempt, started at this time.
+    Traffic { started: Time },
+    /// A background check (one at a time per region).
     Probe,
 }
 
@@ -111,6 +113,10 @@ pub struct RegionHealth {
     phase: Phase,
     passive_failures: u32,
     active_failures: u32,
+    /// When the last failure that counted towards an ejection was seen. Attempts
+    /// that were already running then belong to the same incident: a stall that
+    /// times out every request in flight at once is one failure, not many.
+    last_counted_failure: Option<Time>,
     /// Ejections in a row without a long healthy spell: drives the back-off.
     streak: u32,
     total_ejections: u64,
@@ -126,6 +132,7 @@ impl Default for RegionHealth {
             phase: Phase::Healthy,
             passive_failures: 0,
             active_failures: 0,
+            last_counted_failure: None,
             streak: 0,
             total_ejections: 0,
             ejected_at: None,
@@ -162,7 +169,10 @@ impl RegionHealth {
             }
             HealthState::Healthy => {
                 match source {
-                    Source::Traffic => self.passive_failures = 0,
+                    Source::Traffic { started } if self.is_fresh(started) => {
+                        self.passive_failures = 0
+                    }
+                    Source::Traffic { .. } => {}
                     Source::Probe => self.active_failures = 0,
                 }
                 None
@@ -190,7 +200,9 @@ impl RegionHealth {
             HealthState::HalfOpen => Some(self.eject(kind, source, now, cfg)),
             HealthState::Healthy => {
                 let tripped = match source {
-                    Source::Traffic => {
+                    Source::Traffic { started } if !self.is_fresh(started) => false,
+                    Source::Traffic { .. } => {
+                        self.last_counted_failure = Some(now);
                         self.passive_failures += 1;
                         self.passive_failures >= cfg.consecutive_failures
                     }
@@ -229,10 +241,16 @@ impl RegionHealth {
             ejections: self.streak,
             cause,
             source: match source {
-                Source::Traffic => "traffic",
+                Source::Traffic { .. } => "traffic",
                 Source::Probe => "probe",
             },
         }
+    }
+
+    /// True when an attempt started after the last counted failure, so its
+    /// outcome is new evidence rather than part of that incident.
+    fn is_fresh(&self, started: Time) -> bool {
+        self.last_counted_failure.is_none_or(|at| started >= at)
     }
 
     pub fn total_ejections(&self) -> u64 {
@@ -290,6 +308,11 @@ mod tests {
         Time::from_millis(ms)
     }
 
+    /// An attempt that started just before `now` (sequential, not overlapping).
+    fn traffic(now: Time) -> Source {
+        Source::Traffic { started: now }
+    }
+
     fn cfg() -> HealthConfig {
         HealthConfig {
             consecutive_failures: 3,
@@ -306,19 +329,14 @@ mod tests {
         let mut h = RegionHealth::default();
         let c = cfg();
         assert_eq!(
-            h.record_failure(FailureKind::Connect, Source::Traffic, t(0), &c),
+            h.record_failure(FailureKind::Connect, traffic(t(0)), t(0), &c),
             None
         );
         assert_eq!(
-            h.record_failure(FailureKind::Timeout, Source::Traffic, t(1), &c),
+            h.record_failure(FailureKind::Timeout, traffic(t(1)), t(1), &c),
             None
         );
-        let tr = h.record_failure(
-            FailureKind::Status { status: 503 },
-            Source::Traffic,
-            t(2),
-            &c,
-        );
+        let tr = h.record_failure(FailureKind::Status { status: 503 }, traffic(t(2)), t(2), &c);
         assert!(
             matches!(tr, Some(Transition::Ejected { until, ejections: 1, .. }) if until == t(1_002))
         );
@@ -327,13 +345,51 @@ mod tests {
     }
 
     #[test]
+    fn overlapping_failures_are_one_incident() {
+        let mut h = RegionHealth::default();
+        let c = cfg();
+        // Four requests in flight since t=0 all time out at t=60 (a stall): one failure.
+        for _ in 0..4 {
+            let started = Source::Traffic { started: t(0) };
+            assert_eq!(
+                h.record_failure(FailureKind::Timeout, started, t(60), &c),
+                None
+            );
+        }
+        assert_eq!(h.consecutive_failures(), 1);
+        // A success of a request started after the stall clears it.
+        h.record_success(traffic(t(70)), t(80));
+        assert_eq!(h.consecutive_failures(), 0);
+        // Requests started one after the other that each fail do add up.
+        assert_eq!(
+            h.record_failure(FailureKind::Timeout, traffic(t(100)), t(160), &c),
+            None
+        );
+        assert_eq!(
+            h.record_failure(FailureKind::Timeout, traffic(t(160)), t(220), &c),
+            None
+        );
+        // A late success of a request older than the last failure proves nothing new.
+        h.record_success(Source::Traffic { started: t(90) }, t(225));
+        assert!(
+            h.record_failure(FailureKind::Timeout, traffic(t(220)), t(280), &c)
+                .is_some()
+        );
+    }
+
+    #[test]
     fn a_success_resets_the_count() {
         let mut h = RegionHealth::default();
         let c = cfg();
         for i in 0..10 {
-            h.record_failure(FailureKind::Connect, Source::Traffic, t(i * 3), &c);
-            h.record_failure(FailureKind::Connect, Source::Traffic, t(i * 3 + 1), &c);
-            h.record_success(Source::Traffic, t(i * 3 + 2));
+            h.record_failure(FailureKind::Connect, traffic(t(i * 3)), t(i * 3), &c);
+            h.record_failure(
+                FailureKind::Connect,
+                traffic(t(i * 3 + 1)),
+                t(i * 3 + 1),
+                &c,
+            );
+            h.record_success(traffic(t(i * 3 + 2)), t(i * 3 + 2));
         }
         assert_eq!(h.state(t(100)), HealthState::Healthy);
     }
@@ -342,8 +398,8 @@ mod tests {
     fn probes_have_their_own_threshold() {
         let mut h = RegionHealth::default();
         let c = cfg();
-        h.record_failure(FailureKind::Timeout, Source::Traffic, t(0), &c);
-        h.record_failure(FailureKind::Timeout, Source::Traffic, t(1), &c);
+        h.record_failure(FailureKind::Timeout, traffic(t(0)), t(0), &c);
+        h.record_failure(FailureKind::Timeout, traffic(t(1)), t(1), &c);
         assert_eq!(
             h.record_failure(FailureKind::Status { status: 503 }, Source::Probe, t(2), &c),
             None
@@ -351,7 +407,7 @@ mod tests {
         // A probe success does not wipe out failures real traffic saw.
         h.record_success(Source::Probe, t(3));
         assert!(
-            h.record_failure(FailureKind::Timeout, Source::Traffic, t(4), &c)
+            h.record_failure(FailureKind::Timeout, traffic(t(4)), t(4), &c)
                 .is_some()
         );
     }
@@ -366,7 +422,7 @@ mod tests {
         let mut now = 0;
         let mut durations = vec![];
         for _ in 0..6 {
-            match h.record_failure(FailureKind::Connect, Source::Traffic, t(now), &c) {
+            match h.record_failure(FailureKind::Connect, traffic(t(now)), t(now), &c) {
                 Some(Transition::Ejected { until, .. }) => {
                     durations.push(until.as_millis() - now);
                     now = until.as_millis();
@@ -383,7 +439,7 @@ mod tests {
         // Fails again soon: the back-off continues.
         now += 1_000;
         assert!(matches!(
-            h.record_failure(FailureKind::Connect, Source::Traffic, t(now), &c),
+            h.record_failure(FailureKind::Connect, traffic(t(now)), t(now), &c),
             Some(Transition::Ejected { ejections: 7, .. })
         ));
         now += 8_000;
@@ -391,7 +447,7 @@ mod tests {
         // Healthy for longer than the memory: starts from the base again.
         now += 31_000;
         assert!(matches!(
-            h.record_failure(FailureKind::Connect, Source::Traffic, t(now), &c),
+            h.record_failure(FailureKind::Connect, traffic(t(now)), t(now), &c),
             Some(Transition::Ejected { ejections: 1, .. })
         ));
     }
@@ -403,8 +459,8 @@ mod tests {
             consecutive_failures: 1,
             ..cfg()
         };
-        h.record_failure(FailureKind::Connect, Source::Traffic, t(0), &c);
-        assert_eq!(h.record_success(Source::Traffic, t(10)), None);
+        h.record_failure(FailureKind::Connect, traffic(t(0)), t(0), &c);
+        assert_eq!(h.record_success(traffic(t(10)), t(10)), None);
         assert_eq!(h.state(t(10)), HealthState::Ejected { until: t(1_000) });
         assert!(
             h.record_failure(FailureKind::Connect, Source::Probe, t(1_000), &c)
@@ -420,12 +476,12 @@ mod tests {
             ..cfg()
         };
         let mut peer = RegionHealth::default();
-        peer.record_failure(FailureKind::Connect, Source::Traffic, t(100), &c);
+        peer.record_failure(FailureKind::Connect, traffic(t(100)), t(100), &c);
         let mut mine = RegionHealth::default();
         mine.merge_ejection(&peer, t(200));
         assert_eq!(mine.state(t(200)), HealthState::Ejected { until: t(1_100) });
         let mut fresher = RegionHealth::default();
-        fresher.record_success(Source::Traffic, t(150));
+        fresher.record_success(traffic(t(150)), t(150));
         fresher.merge_ejection(&peer, t(200));
         assert_eq!(fresher.state(t(200)), HealthState::Healthy);
         let mut late = RegionHealth::default();
