@@ -2,7 +2,8 @@
 // It only makes the page itself load without a network: the documents are the
 // SDK's business (IndexedDB) and sync requests are never touched here.
 //
-// - /assets/* are content-hashed: served from the cache, fetched once.
+// - /assets/* are content-hashed: served from the cache, fetched once; so are
+//   the other precached files (the icon).
 // - The page is fetched from the network first, so a deploy shows at once;
 //   without a network the cached copy is served.
 // - Dynamic paths (/v1/*, /_edge/*) and non-GET requests pass straight through.
@@ -64,7 +65,7 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin || isDynamic(url)) return;
   if (request.mode === "navigate") {
     event.respondWith(pageNetworkFirst(request));
-  } else if (url.pathname.startsWith("/assets/")) {
+  } else if (url.pathname.startsWith("/assets/") || PRECACHE.includes(url.pathname)) {
     event.respondWith(cacheFirst(request));
   }
 });

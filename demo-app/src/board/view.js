@@ -5,28 +5,44 @@
 import { h, reconcile, setText } from "../ui/dom.js";
 import { bindText } from "../ui/text-binding.js";
 
+/** Fits a textarea's height to its text (once it is in the page and can be measured). */
 function autoGrow(textarea) {
+  if (!textarea.isConnected) {
+    requestAnimationFrame(() => textarea.isConnected && autoGrow(textarea));
+    return;
+  }
   textarea.style.height = "auto";
   textarea.style.height = `${textarea.scrollHeight}px`;
 }
 
-function textField(board, target, props) {
-  const tag = props.multiline ? "textarea" : "input";
-  const element = h(tag, {
-    class: props.class,
-    placeholder: props.placeholder,
-    "aria-label": props.label,
-    spellcheck: props.multiline ? "true" : "false",
-    rows: props.multiline ? 1 : undefined,
+/**
+ * A growing textarea bound to a text of the board. `singleLine` fields (titles,
+ * names) wrap when long but take no line breaks: Enter leaves the field.
+ */
+function textField(board, target, { class: className, placeholder, label, singleLine = false }) {
+  const element = h("textarea", {
+    class: className,
+    placeholder,
+    "aria-label": label,
+    rows: 1,
+    spellcheck: singleLine ? "false" : "true",
     dataset: { field: target.field ?? target.kind },
   });
-  const update = bindText(element, "", (edit) => board.spliceText(target, edit));
-  if (props.multiline) element.addEventListener("input", () => autoGrow(element));
+  if (singleLine) {
+    element.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.isComposing) {
+        event.preventDefault();
+        element.blur();
+      }
+    });
+  }
+  const update = bindText(element, "", (edit) => board.spliceText(target, singleLine ? { ...edit, insert: edit.insert.replace(/[\r\n]+/g, " ") } : edit));
+  element.addEventListener("input", () => autoGrow(element));
   return {
     element,
     update(text) {
       update(typeof text === "string" ? text : "");
-      if (props.multiline) autoGrow(element);
+      autoGrow(element);
     },
   };
 }
@@ -46,12 +62,11 @@ function addForm({ class: className, placeholder, label }, add) {
 
 function taskView(board, listId, taskId) {
   const target = (field) => ({ kind: "task-field", listId, taskId, field });
-  const title = textField(board, target("title"), { class: "task-title", placeholder: "Task", label: "Task title" });
+  const title = textField(board, target("title"), { class: "task-title", placeholder: "Task", label: "Task title", singleLine: true });
   const notes = textField(board, target("notes"), {
     class: "task-notes",
     placeholder: "Notes…",
     label: "Task notes",
-    multiline: true,
   });
   const done = h("input", {
     type: "checkbox",
@@ -95,7 +110,7 @@ function taskView(board, listId, taskId) {
 }
 
 function listView(board, listId) {
-  const name = textField(board, { kind: "list-name", listId }, { class: "list-name", placeholder: "List name", label: "List name" });
+  const name = textField(board, { kind: "list-name", listId }, { class: "list-name", placeholder: "List name", label: "List name", singleLine: true });
   const count = h("span", { class: "list-count" });
   const tasks = h("ol", { class: "tasks" });
   const taskViews = new Map();

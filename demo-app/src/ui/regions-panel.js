@@ -7,6 +7,8 @@ import { h, reconcile, setText } from "./dom.js";
 /** One-way latencies offered for the edge -> region path, in ms. */
 const LATENCY_CHOICES = [0, 10, 40, 80, 150, 300, 600, 1000];
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 const HEALTH_LABELS = { healthy: "healthy", ejected: "ejected", half_open: "re-testing" };
 
 export function healthLabel(health, ejectedForMs) {
@@ -64,11 +66,16 @@ function regionCard(id, actions) {
     kill.addEventListener("click", busy(kill, () => actions.kill(id)));
     const restart = h("button", { class: "chaos-button", dataset: { action: "restart" } }, "Restart");
     restart.addEventListener("click", busy(restart, () => actions.restart(id)));
-    const latency = h("select", { class: "latency", "aria-label": `One-way latency edge → ${id}`, dataset: { action: "latency" } });
+    const latency = h("select", {
+      class: "latency",
+      title: `One-way network delay between the edge and ${id}`,
+      "aria-label": `One-way latency edge → ${id}`,
+      dataset: { action: "latency" },
+    });
     latency.addEventListener("change", () => actions.setLatency(id, Number(latency.value)));
     const blackHole = h("button", { class: "chaos-button", dataset: { action: "black-hole" } });
     blackHole.addEventListener("click", busy(blackHole, () => actions.setFault(id, blackHole.dataset.fault === "black_hole" ? "pass" : "black_hole")));
-    element.append(h("div", { class: "region-chaos" }, process, kill, restart, h("label", { class: "latency-label" }, "latency ", latency), blackHole));
+    element.append(h("div", { class: "region-chaos" }, process, kill, restart, latency, blackHole));
 
     chaos = (world) => {
       const state = world?.process?.state ?? "unknown";
@@ -82,7 +89,7 @@ function regionCard(id, actions) {
       const key = choices.join(",");
       if (latency.dataset.choices !== key) {
         latency.dataset.choices = key;
-        latency.replaceChildren(...choices.map((ms) => h("option", { value: String(ms) }, `${ms} ms`)));
+        latency.replaceChildren(...choices.map((ms) => h("option", { value: String(ms) }, `delay ${ms} ms`)));
       }
       // Not while the user has the list open.
       if (document.activeElement !== latency) latency.value = String(current);
@@ -101,7 +108,7 @@ function regionCard(id, actions) {
       health.dataset.state = edge?.health?.state ?? "unknown";
       setText(health, edge ? healthLabel(edge.health, edge.ejected_for_ms) : "unknown");
       setText(rtt, `RTT ${rttLabel(edge)}`);
-      setText(traffic, edge ? `${edge.attempts} requests · ${edge.failures} failed` : "");
+      setText(traffic, edge ? `${plural(edge.attempts, "request")} · ${edge.failures} failed` : "");
       setText(lastError, lastErrorLabel(edge));
       if (chaos) chaos(world);
     },

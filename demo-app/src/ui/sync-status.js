@@ -95,7 +95,13 @@ export function mountSyncPanel(container, { offlineToggle }) {
     setText(lastSync, ago(last.lastSyncAt));
     setText(network, last.online ? "online" : lastOptions.simulatedOffline ? "offline (simulated)" : "offline");
     setText(detail, summary.detail);
-    if (toggle) setText(toggle, offlineToggle.isOffline() ? "Go online" : "Go offline");
+    if (toggle) {
+      const simulated = offlineToggle.isOffline();
+      setText(toggle, simulated ? "Go online" : "Go offline");
+      // Really offline: there is nothing to switch off.
+      toggle.disabled = !simulated && !last.online;
+      toggle.title = toggle.disabled ? "The browser itself is offline" : "Cut this page off the network, as if it were gone";
+    }
   }
   // "3 s ago" must keep counting between status changes.
   setInterval(render, 1000);
