@@ -45,7 +45,8 @@ impl Head {
             None => url.host_str().unwrap_or_default().to_owned(),
         };
         Ok(Self {
-            method: req.method().to_string(),
+            // The raw method: `worker::Method` maps every method it does not know to GET.
+            method: req.inner().method(),
             path: url.path().to_owned(),
             path_and_query,
             headers,
