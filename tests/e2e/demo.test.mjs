@@ -72,6 +72,12 @@ async function typeAndVote(page, taskId, text, voteTask) {
   }
 }
 
+/** What the launcher says of a region's process ("running", "killed", ...). */
+async function regionProcess(id) {
+  const state = await world.control.state();
+  return state.regions.find((r) => r.id === id).process.state;
+}
+
 async function servingRegion(page) {
   return waitFor(`${page.name} to be served by a region`, async () => {
     const { region } = await page.status();
@@ -139,10 +145,14 @@ describe("EdgeSync demo through the edge and three regions, in Chromium", () => 
 
     const textA = "Alpha types while its region dies. ".repeat(3);
     const textB = "Bravo keeps typing through the failover. ".repeat(3);
+    // A third window works the chaos buttons: clicking in A or B would take
+    // the keyboard focus away from the typing.
+    const operator = await open(a.boardUrl(), "failover-operator");
     const typing = Promise.all([typeAndVote(a, taskA, textA, shared), typeAndVote(b, taskB, textB, shared)]);
     await sleep(1000);
-    await world.control.kill(victim);
+    await operator.chaos(victim, "kill");
     await typing;
+    assert.equal(await regionProcess(victim), "killed");
 
     // Every edit left both pages for a surviving region, with no error shown.
     const after = await Promise.all([a.waitSynced(), b.waitSynced()]);
@@ -156,7 +166,12 @@ describe("EdgeSync demo through the edge and three regions, in Chromium", () => 
       assert.deepEqual(page.problems, [], `${page.name} had no page errors`);
     }
 
-    await world.control.restart(victim);
+    await operator.screenshot("02-region-killed-operator");
+    await operator.chaos(victim, "restart");
+    await waitFor(`${victim} to run again`, async () => {
+      const state = await regionProcess(victim);
+      return { ok: state === "running", seen: state };
+    });
     const value = await convergence([a, b], await a.boardId());
     assert.equal(taskById(value, taskA).notes, textA, "A's keystrokes all arrived, in order");
     assert.equal(taskById(value, taskB).notes, textB, "B's keystrokes all arrived, in order");
@@ -235,8 +250,13 @@ describe("EdgeSync demo through the edge and three regions, in Chromium", () => 
       return { ok: region === fastest, seen: region };
     });
 
-    await world.control.setEdgeLatency(fastest, 400);
+    await a.chaosLatency(fastest, 600);
     try {
+      await waitFor("the simulated network to slow down", async () => {
+        const state = await world.control.state();
+        const latency = state.regions.find((r) => r.id === fastest).edge.latency_ms;
+        return { ok: latency === 600, seen: latency };
+      });
       const next = await waitFor(`the edge to move away from the slowed ${fastest}`, async () => {
         const region = await servedBy();
         return { ok: region !== null && region !== fastest, value: region, seen: region };

@@ -141,6 +141,16 @@ export class DemoPage {
     return this.task(taskId).locator(`[data-field=${field}]`).inputValue();
   }
 
+  /** The chaos control `action` ("kill", "restart", "black-hole") of a region's card, clicked. */
+  async chaos(region, action) {
+    await this.page.locator(`.region[data-region="${region}"] [data-action="${action}"]`).click();
+  }
+
+  /** Sets the edge -> region one-way latency with the card's selector. */
+  async chaosLatency(region, oneWayMs) {
+    await this.page.locator(`.region[data-region="${region}"] select[data-action=latency]`).selectOption(String(oneWayMs));
+  }
+
   /** Waits until the page reports no unsynced change and no error. */
   async waitSynced(timeoutMs = 30_000) {
     return waitFor(`${this.name} to be synced`, async () => {
