@@ -5,7 +5,17 @@
 import { defineConfig } from "vite";
 import { serviceWorker } from "./sw/plugin.js";
 
+// `npm run dev` (hot reload) sends the dynamic paths to a running edge:
+// start the world with `local-world --allow-origin http://127.0.0.1:5173` and
+// open http://127.0.0.1:5173/?control=<the printed control URL>.
+const edge = process.env.EDGE_URL || "http://127.0.0.1:8787";
+
 export default defineConfig({
+  server: {
+    host: "127.0.0.1",
+    port: 5173,
+    proxy: { "/v1": edge, "/_edge": edge },
+  },
   // The SDK's .wasm is found through `new URL(..., import.meta.url)`; the dev
   // server's pre-bundler would rewrite that URL (see client-sdk/README.md).
   optimizeDeps: { exclude: ["edgesync"] },
