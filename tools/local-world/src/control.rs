@@ -203,7 +203,7 @@ async fn region_action(
     match action.as_str() {
         "kill" => world.kill_region(&id)?,
         "restart" => world.restart_region(&id).await?,
-        "pause" => world.pause_region(&id)?,
+        "pause" => world.pause_region(&id).await?,
         "resume" => world.resume_region(&id)?,
         other => {
             return Err(ApiError::new(

@@ -19,6 +19,9 @@ use crate::http_wait::{Expect, NotReady, WaitFailure, wait_for_http};
 
 /// How often `terminate` checks whether the process has exited.
 const EXIT_POLL: Duration = Duration::from_millis(25);
+/// Bound on waiting for a paused group to stop, and how often it is checked.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+const STOP_POLL: Duration = Duration::from_millis(2);
 /// How many trailing log lines an error message carries.
 const TAIL_LINES: usize = 40;
 
@@ -117,6 +120,8 @@ pub enum ProcessError {
         signal: Signal,
         source: Errno,
     },
+    #[error("{name} did not stop within {waited:?} of SIGSTOP")]
+    NotStopped { name: String, waited: Duration },
     #[error("{name} exited ({status}) before {url} answered; last lines of {}:\n{tail}", log.display())]
     ExitedEarly {
         name: String,
@@ -283,9 +288,25 @@ impl ManagedProcess {
         self.kill()
     }
 
-    /// SIGSTOP to the group: the process keeps its sockets but answers nothing.
-    pub fn pause(&self) -> Result<(), ProcessError> {
-        self.signal_group(Signal::SIGSTOP)
+    /// SIGSTOP to the group, and waits until every thread of every process in
+    /// it has stopped: the processes keep their sockets but answer nothing.
+    ///
+    /// The wait matters: the kernel stops a process's other threads only once
+    /// one thread has run to take the signal, and on a busy machine a worker
+    /// thread can still answer a request in between.
+    pub async fn pause(&self) -> Result<(), ProcessError> {
+        self.signal_group(Signal::SIGSTOP)?;
+        let deadline = tokio::time::Instant::now() + STOP_WAIT;
+        while !group_stopped(self.pid) {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ProcessError::NotStopped {
+                    name: self.spec.name.clone(),
+                    waited: STOP_WAIT,
+                });
+            }
+            tokio::time::sleep(STOP_POLL).await;
+        }
+        Ok(())
     }
 
     /// SIGCONT to the group.
@@ -365,6 +386,50 @@ fn open_log(path: &Path) -> Result<File, ProcessError> {
         .append(true)
         .open(path)
         .map_err(log_error)
+}
+
+/// The state letter and process group of `/proc/<pid>[/task/<tid>]/stat`.
+fn proc_stat(path: &Path) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // "pid (comm) S ppid pgrp ...": comm may hold spaces, so split after the last ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// True when no thread of any process in group `pgid` can run (stopped,
+/// traced-stopped or dead).
+fn group_stopped(pgid: u32) -> bool {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return true; // no procfs: nothing to wait on
+    };
+    let can_run = |state: char| !matches!(state, 'T' | 't' | 'Z' | 'X' | 'x');
+    for process in processes.flatten() {
+        let path = process.path();
+        if !process
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        if proc_stat(&path.join("stat")).is_none_or(|(_, pgrp)| pgrp != pgid) {
+            continue;
+        }
+        let Ok(threads) = std::fs::read_dir(path.join("task")) else {
+            continue; // exited meanwhile
+        };
+        let running = threads
+            .flatten()
+            .filter_map(|thread| proc_stat(&thread.path().join("stat")))
+            .any(|(state, _)| can_run(state));
+        if running {
+            return false;
+        }
+    }
+    true
 }
 
 /// The last `lines` lines of the file at `path`, reading at most its last 64 KiB.

@@ -6,7 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{LOCAL_WORLD, gone};
+use common::{LOCAL_WORLD, gone, json_of};
 use local_world::{ManagedProcess, ProcessSpec, free_port, loopback_client, wait_http_ok};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -36,14 +36,7 @@ async fn stops_cleanly_on(signal: Signal) {
         .await
         .unwrap();
 
-    let state: Value = loopback_client()
-        .get(&state_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = json_of(loopback_client().get(&state_url)).await;
     let pids: Vec<u32> = state["regions"]
         .as_array()
         .unwrap()

@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::echo_world;
+use common::{echo_world, json_of};
 use local_world::control;
 use local_world::loopback_client;
 use local_world::server::HttpServer;
@@ -60,14 +60,8 @@ fn region<'a>(state: &'a Value, id: &str) -> &'a Value {
 #[tokio::test]
 async fn state_lists_regions_links_and_paths() {
     let (world, server, _data) = control_api().await;
-    let state: Value = loopback_client()
-        .get(format!("{}/control/state", server.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value =
+        json_of(loopback_client().get(format!("{}/control/state", server.url()))).await;
     assert_eq!(state["regions"].as_array().unwrap().len(), 3);
     let east = region(&state, "us-east");
     assert_eq!(east["process"]["state"], "running");

@@ -77,8 +77,9 @@ async fn pause_and_resume_stop_and_continue_the_process() {
     let pid = process.pid();
     eventually("sleep runs", || proc_state(pid) == Some('S')).await;
 
-    process.pause().unwrap();
-    eventually("the process is stopped", || proc_state(pid) == Some('T')).await;
+    process.pause().await.unwrap();
+    // Stopped when pause returns, not some time later.
+    assert_eq!(proc_state(pid), Some('T'));
     assert!(process.is_running(), "a paused process is still running");
 
     process.resume().unwrap();
@@ -107,7 +108,7 @@ async fn terminate_wakes_a_paused_process() {
     ))
     .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    process.pause().unwrap();
+    process.pause().await.unwrap();
     process.terminate(STEP).await.unwrap();
     assert_eq!(process.exit_status().unwrap().code(), Some(0));
 }

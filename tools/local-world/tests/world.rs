@@ -102,7 +102,7 @@ async fn kill_and_restart_a_region() {
     assert!(!error.is_timeout(), "{error}");
     world.kill_region("us-east").unwrap(); // killing a dead region is harmless
     assert!(matches!(
-        world.pause_region("us-east"),
+        world.pause_region("us-east").await,
         Err(WorldError::InvalidState {
             state: ProcessState::Killed,
             ..
@@ -128,7 +128,7 @@ async fn kill_and_restart_a_region() {
 async fn pause_freezes_a_region_and_resume_thaws_it() {
     let (world, _data) = echo_world().await;
     let url = world.region_url("us-west").unwrap();
-    world.pause_region("us-west").unwrap();
+    world.pause_region("us-west").await.unwrap();
     assert_eq!(
         world.region_status("us-west").unwrap().state,
         ProcessState::Paused
@@ -142,7 +142,7 @@ async fn pause_freezes_a_region_and_resume_thaws_it() {
     world.resume_region("us-west").unwrap();
     assert_eq!(answered_by(&url, OK_TIMEOUT).await.unwrap(), "us-west");
     // A paused region still stops (SIGCONT follows SIGTERM).
-    world.pause_region("us-west").unwrap();
+    world.pause_region("us-west").await.unwrap();
     world.stop().await.unwrap();
     assert_eq!(
         world.region_status("us-west").unwrap().state,

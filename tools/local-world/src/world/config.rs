@@ -17,6 +17,8 @@ pub struct RegionSpec {
     pub lon: f64,
     /// One-way latency of the edge -> region path (its fault proxy).
     pub edge_latency: Duration,
+    /// Tags for the edge's residency rules (for example `eu`).
+    pub tags: Vec<String>,
 }
 
 impl RegionSpec {
@@ -26,17 +28,24 @@ impl RegionSpec {
             lat,
             lon,
             edge_latency,
+            tags: Vec::new(),
         }
+    }
+
+    pub fn tagged(mut self, tag: impl Into<String>) -> Self {
+        self.tags.push(tag.into());
+        self
     }
 }
 
-/// The default world: three regions a few tens of milliseconds apart, with the
-/// simulated edge (a point of presence near us-east) at growing distances.
+/// The default world: three regions (Virginia, Oregon, Dublin, as in the root
+/// `wrangler.toml`), with the simulated edge (a point of presence near
+/// us-east) at growing distances.
 pub fn default_regions() -> Vec<RegionSpec> {
     vec![
-        RegionSpec::new("us-east", 38.9, -77.0, Duration::from_millis(10)),
-        RegionSpec::new("us-west", 37.4, -122.1, Duration::from_millis(40)),
-        RegionSpec::new("eu-west", 53.3, -6.3, Duration::from_millis(80)),
+        RegionSpec::new("us-east", 39.0, -77.5, Duration::from_millis(10)).tagged("us"),
+        RegionSpec::new("us-west", 45.6, -121.2, Duration::from_millis(40)).tagged("us"),
+        RegionSpec::new("eu-west", 53.3, -6.3, Duration::from_millis(80)).tagged("eu"),
     ]
 }
 
@@ -160,7 +169,8 @@ impl Default for EdgeSpec {
             extra_config: serde_json::Map::new(),
             extra_vars: BTreeMap::new(),
             ready_path: "/_edge/status".into(),
-            startup_timeout: Duration::from_secs(300),
+            // Generous: wrangler runs the worker build first, a release build when sources changed.
+            startup_timeout: Duration::from_secs(600),
         }
     }
 }

@@ -198,6 +198,7 @@ impl World {
                     "origin": r.edge_proxy.url(),
                     "lat": r.spec.lat,
                     "lon": r.spec.lon,
+                    "tags": r.spec.tags,
                 })
             })
             .collect();
@@ -287,8 +288,8 @@ impl World {
     }
 
     /// SIGSTOP region `id`: connections stay open, nothing is answered.
-    pub fn pause_region(&self, id: &str) -> Result<(), WorldError> {
-        self.region(id)?.pause()
+    pub async fn pause_region(&self, id: &str) -> Result<(), WorldError> {
+        self.region(id)?.pause().await
     }
 
     pub fn resume_region(&self, id: &str) -> Result<(), WorldError> {

@@ -189,18 +189,22 @@ impl Region {
         Ok(())
     }
 
-    pub fn pause(&self) -> Result<(), WorldError> {
-        let mut lifecycle = self.lifecycle();
-        match (lifecycle.state(), &*lifecycle) {
-            (ProcessState::Running, Lifecycle::Running(process)) => {
-                let process = Arc::clone(process);
-                process.pause()?;
-                *lifecycle = Lifecycle::Paused(process);
-                Ok(())
+    pub async fn pause(&self) -> Result<(), WorldError> {
+        let process = {
+            let mut lifecycle = self.lifecycle();
+            match (lifecycle.state(), &*lifecycle) {
+                (ProcessState::Running, Lifecycle::Running(process)) => {
+                    let process = Arc::clone(process);
+                    *lifecycle = Lifecycle::Paused(Arc::clone(&process));
+                    process
+                }
+                (ProcessState::Paused, _) => return Ok(()),
+                (state, _) => return Err(self.invalid("pause", state)),
             }
-            (ProcessState::Paused, _) => Ok(()),
-            (state, _) => Err(self.invalid("pause", state)),
-        }
+        };
+        // Outside the lock: waiting for the stop takes a moment.
+        process.pause().await?;
+        Ok(())
     }
 
     pub fn resume(&self) -> Result<(), WorldError> {

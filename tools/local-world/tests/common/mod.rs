@@ -63,3 +63,8 @@ pub fn region_pids(world: &World) -> Vec<u32> {
         .filter_map(|r| r.process.pid)
         .collect()
 }
+
+/// Sends `request` and parses its JSON answer (whatever the status).
+pub async fn json_of(request: reqwest::RequestBuilder) -> serde_json::Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
