@@ -199,6 +199,8 @@ describe("EdgeSync demo through the edge and three regions, in Chromium", () => 
     await a.screenshot("04-offline-editing-A");
 
     await a.reload();
+    const navigation = await a.page.evaluate(() => performance.getEntriesByType("navigation")[0].toJSON());
+    assert.ok(navigation.workerStart > 0 && navigation.transferSize === 0, "the reload came from the service worker's cache");
     const whileOffline = await a.value();
     assert.ok(taskById(whileOffline, offlineTask), "the task added offline survived the reload");
     assert.match(taskById(whileOffline, taskId).notes, /offline line one\. /);
