@@ -89,7 +89,7 @@ function regionCard(id, actions) {
       const key = choices.join(",");
       if (latency.dataset.choices !== key) {
         latency.dataset.choices = key;
-        latency.replaceChildren(...choices.map((ms) => h("option", { value: String(ms) }, `⏱ ${ms} ms`)));
+        latency.replaceChildren(...choices.map((ms) => h("option", { value: String(ms) }, `+${ms} ms`)));
       }
       // Not while the user has the list open.
       if (document.activeElement !== latency) latency.value = String(current);
