@@ -365,8 +365,26 @@ impl Exchange {
         };
         attempt.state = AttemptState::Failed(kind);
         attempt.finished = Some(now);
+        let retry = self.rules.idempotent || kind.provably_not_sent();
         // A try that already timed out was recorded as a failure then.
-        if !timed_out {
+        self.note_failure(engine, id, kind, !timed_out, retry, now);
+    }
+
+    /// Records a failed try (unless already recorded) and, when another try may
+    /// be sent, asks for a successor (one per try).
+    fn note_failure(
+        &mut self,
+        engine: &mut Engine,
+        id: AttemptId,
+        kind: FailureKind,
+        record: bool,
+        retry: bool,
+        now: Time,
+    ) {
+        let Some(attempt) = self.attempts.get_mut(id) else {
+            return;
+        };
+        if record {
             engine.record_attempt(
                 attempt.region,
                 Outcome::Failed(kind),
@@ -376,7 +394,7 @@ impl Exchange {
             );
             self.last_failure = Some(kind);
         }
-        if (self.rules.idempotent || kind.provably_not_sent()) && !attempt.spawned {
+        if retry && !attempt.spawned {
             attempt.spawned = true;
             self.queued
                 .push_back((StartCause::Retry { after: kind }, attempt.region));
@@ -437,41 +455,32 @@ impl Exchange {
 
     /// Per-try timeouts, hedge delays and ejections noticed while waiting.
     fn fire_timers(&mut self, engine: &mut Engine, now: Time) {
-        let idempotent = self.rules.idempotent;
-        let panic = self.route.panic;
-        for attempt in &mut self.attempts {
-            let AttemptState::InFlight { timed_out } = attempt.state else {
-                continue;
-            };
-            if !timed_out && now >= attempt.timeout_at {
+        for id in 0..self.attempts.len() {
+            let attempt = &mut self.attempts[id];
+            if attempt.state == (AttemptState::InFlight { timed_out: false })
+                && now >= attempt.timeout_at
+            {
                 attempt.state = AttemptState::InFlight { timed_out: true };
-                let kind = FailureKind::Timeout;
-                engine.record_attempt(
-                    attempt.region,
-                    Outcome::Failed(kind),
-                    attempt.started,
-                    self.rules.observe_latency,
-                    now,
+                let retry = self.rules.idempotent;
+                self.note_failure(engine, id, FailureKind::Timeout, true, retry, now);
+            }
+            let attempt = &mut self.attempts[id];
+            if !attempt.in_flight() || attempt.spawned {
+                continue;
+            }
+            let cause = if attempt.hedge_at.is_some_and(|h| now >= h) {
+                Some(StartCause::Hedge)
+            } else {
+                let ejected = matches!(
+                    engine.health(attempt.region, now),
+                    HealthState::Ejected { .. }
                 );
-                self.last_failure = Some(kind);
-                if idempotent && !attempt.spawned {
-                    attempt.spawned = true;
-                    self.queued
-                        .push_back((StartCause::Retry { after: kind }, attempt.region));
-                }
-            }
-            if !attempt.spawned && attempt.hedge_at.is_some_and(|h| now >= h) {
+                (self.rules.idempotent && !self.route.panic && ejected)
+                    .then_some(StartCause::RegionEjected)
+            };
+            if let Some(cause) = cause {
                 attempt.spawned = true;
-                self.queued.push_back((StartCause::Hedge, attempt.region));
-            }
-            let ejected = matches!(
-                engine.health(attempt.region, now),
-                HealthState::Ejected { .. }
-            );
-            if idempotent && !panic && !attempt.spawned && ejected {
-                attempt.spawned = true;
-                self.queued
-                    .push_back((StartCause::RegionEjected, attempt.region));
+                self.queued.push_back((cause, attempt.region));
             }
         }
     }
