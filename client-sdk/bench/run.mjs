@@ -60,6 +60,10 @@ const browser = await chromium.launch({
     "--disable-component-update", "--disable-sync", "--enable-blink-features=ForceEagerMeasureMemory"],
 });
 
+const fmt = (n, digits = 0) => (n === null || n === undefined ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const row = (name, r) => `${name.padEnd(22)} ${fmt(r.totalMs).padStart(9)} ${fmt(r.p50Us, 1).padStart(8)} ${fmt(r.p99Us, 1).padStart(8)} ${fmt(r.maxUs).padStart(8)} ${fmt(r.durableMs).padStart(11)} ${fmt(r.storedBytes).padStart(13)} ${fmt(r.memoryBytes).padStart(13)}  ${r.ok ? "matches endContent" : "WRONG"}${r.note ? ` (${r.note})` : ""}`;
+const header = "variant                 total ms   p50 µs   p99 µs   max µs  durable ms  stored bytes  memory bytes  final text";
+
 const results = {};
 try {
   for (const variant of variants) {
@@ -67,9 +71,10 @@ try {
     const page = await context.newPage();
     page.on("pageerror", (e) => console.error(`[${variant}] page error:`, e.message));
     await page.goto(`${origin}/bench/page.html`);
-    await page.waitForFunction(() => window.benchReady === true);
+    await page.waitForFunction(() => window.benchReady === true, null, { timeout: 120000 });
     process.stderr.write(`running ${variant}...\n`);
     results[variant] = await page.evaluate((v) => window.runVariant(v), variant);
+    process.stderr.write(`${row(variant, results[variant])}\n`);
     await context.close();
   }
 } finally {
@@ -77,12 +82,9 @@ try {
   server.close();
 }
 
-const fmt = (n, digits = 0) => (n === null || n === undefined ? "-" : n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 console.log(`\nautomerge-paper trace, ${fmt(results[variants[0]].writes)} keystrokes, one write each, headless Chromium (${browser.version()})\n`);
-console.log("variant                 total ms   p50 µs   p99 µs   max µs  durable ms  stored bytes  memory bytes  final text");
-for (const [name, r] of Object.entries(results)) {
-  console.log(`${name.padEnd(22)} ${fmt(r.totalMs).padStart(9)} ${fmt(r.p50Us, 1).padStart(8)} ${fmt(r.p99Us, 1).padStart(8)} ${fmt(r.maxUs).padStart(8)} ${fmt(r.durableMs).padStart(11)} ${fmt(r.storedBytes).padStart(13)} ${fmt(r.memoryBytes).padStart(13)}  ${r.ok ? "matches endContent" : "WRONG"}${r.note ? ` (${r.note})` : ""}`);
-}
+console.log(header);
+for (const [name, r] of Object.entries(results)) console.log(row(name, r));
 const ratio = (a, b) => (results[a] && results[b] ? `${(results[b].totalMs / results[a].totalMs).toFixed(1)}x` : "-");
 console.log("");
 console.log(`speed-up of sdk over @automerge/automerge (total time):      ${ratio("sdk", "automerge")}`);

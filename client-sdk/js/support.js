@@ -128,13 +128,25 @@ export function holdLock(name, released) {
   });
 }
 
-/** Subscribes to the global online/offline events; returns whether online now. */
+/**
+ * Subscribes to the global online/offline events:
+ * `[onlineNow, unsubscribe]`.
+ */
 export function watchConnectivity(onChange) {
-  if (typeof globalThis.addEventListener === "function") {
-    globalThis.addEventListener("online", () => onChange(true));
-    globalThis.addEventListener("offline", () => onChange(false));
+  const online = () => onChange(true);
+  const offline = () => onChange(false);
+  const target = typeof globalThis.addEventListener === "function" ? globalThis : null;
+  if (target) {
+    target.addEventListener("online", online);
+    target.addEventListener("offline", offline);
   }
-  return globalThis.navigator ? globalThis.navigator.onLine !== false : true;
+  const unsubscribe = () => {
+    if (target) {
+      target.removeEventListener("online", online);
+      target.removeEventListener("offline", offline);
+    }
+  };
+  return [globalThis.navigator ? globalThis.navigator.onLine !== false : true, unsubscribe];
 }
 
 /**

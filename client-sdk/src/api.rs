@@ -11,7 +11,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::document::{initialise, Document};
 use crate::entry::{DocEntry, Origin};
 use crate::error::{ErrorCode, SdkError};
-use crate::js_value::{index_from_js, object_to_js, path_from_js, scalar_to_js, value_from_js, JsResult};
+use crate::js_value::{number_text, index_from_js, object_to_js, path_from_js, scalar_to_js, value_from_js, JsResult};
 use crate::options::RepoOptions;
 use crate::repo::RepoInner;
 use crate::value::NewValue;
@@ -293,7 +293,7 @@ impl DocHandle {
         let path = path_from_js(&path)?;
         let by = by.unwrap_or(1.0);
         if by.fract() != 0.0 || by.abs() > 9_007_199_254_740_991.0 {
-            return Err(SdkError::invalid_argument(format!("increment needs a safe integer, got {by}")).into());
+            return Err(SdkError::invalid_argument(format!("increment needs a safe integer, got {}", number_text(by))).into());
         }
         self.write(|doc| doc.increment(&path, by as i64))
     }

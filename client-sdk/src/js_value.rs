@@ -48,7 +48,7 @@ pub fn path_from_js(value: &JsValue) -> Result<Path, SdkError> {
             segs.push(PathSeg::Key(key));
         } else if let Some(n) = seg.as_f64() {
             segs.push(PathSeg::Index(index_from_f64(n).ok_or_else(|| {
-                SdkError::invalid_path(format!("path segment {i} ({n}) is not a valid list index"))
+                SdkError::invalid_path(format!("path segment {i} ({}) is not a valid list index", number_text(n)))
             })?));
         } else {
             return Err(SdkError::invalid_path(format!(
@@ -66,7 +66,7 @@ fn index_from_f64(n: f64) -> Option<usize> {
 
 /// A list/text position or count argument.
 pub fn index_from_js(value: f64, what: &str) -> Result<usize, SdkError> {
-    index_from_f64(value).ok_or_else(|| SdkError::invalid_argument(format!("{what} must be a non-negative integer, got {value}")))
+    index_from_f64(value).ok_or_else(|| SdkError::invalid_argument(format!("{what} must be a non-negative integer, got {}", number_text(value))))
 }
 
 /// A value to store. Rejects what a document cannot hold, naming where it is.
@@ -129,7 +129,7 @@ fn convert(value: &JsValue, at: &mut Vec<String>, depth: usize) -> Result<NewVal
         Some("counter") => {
             let n = Reflect::get(value, &"value".into()).ok().and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
             if n.fract() != 0.0 || n.abs() > MAX_SAFE_INTEGER {
-                return fail(at, format!("a Counter whose value is not a safe integer ({n})"));
+                return fail(at, format!("a Counter whose value is not a safe integer ({})", number_text(n)));
             }
             return Ok(NewValue::Scalar(ScalarValue::counter(n as i64)));
         }
@@ -158,6 +158,12 @@ fn convert(value: &JsValue, at: &mut Vec<String>, depth: usize) -> Result<NewVal
         entries.push((key, converted));
     }
     Ok(NewValue::Map(entries))
+}
+
+/// A number as JavaScript prints it. Formatting through JS keeps Rust's float
+/// formatting code (kilobytes of wasm) out of the package.
+pub fn number_text(n: f64) -> String {
+    js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
 }
 
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;

@@ -4,6 +4,7 @@ use js_sys::{Function, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error::SdkError;
+use crate::js_value::number_text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Grouping {
@@ -56,7 +57,7 @@ fn optional_number(object: &JsValue, key: &str, min: f64, max: f64) -> Result<Op
     }
     match value.as_f64() {
         Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(SdkError::invalid_argument(format!("option {key} must be a number between {min} and {max}"))),
+        _ => Err(SdkError::invalid_argument(format!("option {key} must be a number between {} and {}", number_text(min), number_text(max)))),
     }
 }
 

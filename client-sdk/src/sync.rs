@@ -31,7 +31,7 @@ extern "C" {
     #[wasm_bindgen(js_name = holdLock)]
     fn hold_lock(name: &str, released: &Promise) -> Promise;
     #[wasm_bindgen(js_name = watchConnectivity)]
-    fn watch_connectivity(on_change: &Function) -> bool;
+    fn watch_connectivity(on_change: &Function) -> Array;
 }
 
 /// Shortest time between two watches that both found nothing.
@@ -75,7 +75,8 @@ pub struct SyncEngine {
     syncing: Cell<bool>,
     /// The last failure of the round loop, until a round succeeds.
     last_error: RefCell<Option<SdkError>>,
-    _on_connectivity: Closure<dyn Fn(bool)>,
+    on_connectivity: Closure<dyn Fn(bool)>,
+    stop_connectivity: RefCell<Option<Function>>,
 }
 
 /// Exponential back-off with full jitter: uniform in [base/2, base], base doubling per failure.
@@ -107,10 +108,13 @@ impl SyncEngine {
                 watch_abort: RefCell::new(None),
                 syncing: Cell::new(false),
                 last_error: RefCell::new(None),
-                _on_connectivity: on_connectivity,
+                on_connectivity,
+                stop_connectivity: RefCell::new(None),
             }
         });
-        engine.online.set(watch_connectivity(engine._on_connectivity.as_ref().unchecked_ref()));
+        let connectivity = watch_connectivity(engine.on_connectivity.as_ref().unchecked_ref());
+        engine.online.set(connectivity.get(0).as_bool().unwrap_or(true));
+        engine.stop_connectivity.replace(connectivity.get(1).dyn_into::<Function>().ok());
         spawn_local(engine.clone().round_loop());
         if engine.options.watch {
             spawn_local(engine.clone().watch_loop());
@@ -140,6 +144,9 @@ impl SyncEngine {
 
     pub fn stop(&self) {
         self.stopped.set(true);
+        if let Some(unsubscribe) = self.stop_connectivity.take() {
+            let _ = unsubscribe.call0(&JsValue::UNDEFINED);
+        }
         self.work.wake();
         self.backoff.wake();
         self.watch_work.wake();

@@ -5,9 +5,9 @@
 use std::cell::RefCell;
 
 use gloo_net::http::{Request, Response};
-use js_sys::{Function, Promise, Uint8Array};
+use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use sync_protocol::http as paths;
-use sync_protocol::{ErrorBody, SyncBatchRequest, SyncBatchResponse, WatchRequest, WatchResponse};
+use sync_protocol::{DocId, SyncBatchRequest, SyncBatchResponse, WatchRequest, WatchResponse};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
@@ -51,12 +51,12 @@ impl Transport {
     }
 
     pub async fn watch(&self, request: &WatchRequest, signal: &AbortSignal) -> Result<Answer<WatchResponse>, SdkError> {
-        let body = serde_json::to_vec(request).map_err(|e| SdkError::internal(format!("watch request: {e}")))?;
-        let response = self.post(paths::PATH_WATCH, paths::CONTENT_TYPE_JSON, &body, Some(signal)).await?;
+        let body = watch_request_json(request);
+        let response = self.post(paths::PATH_WATCH, paths::CONTENT_TYPE_JSON, body.as_bytes(), Some(signal)).await?;
         let region = region_of(&response);
-        let bytes = response.binary().await.map_err(network_error)?;
-        let body: WatchResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| SdkError::new(ErrorCode::Protocol, format!("the endpoint's watch answer is malformed: {e}")))?;
+        let text = response.text().await.map_err(network_error)?;
+        let body = watch_response_from_json(&text)
+            .ok_or_else(|| SdkError::new(ErrorCode::Protocol, "the endpoint's watch answer is malformed"))?;
         Ok(Answer { body, region })
     }
 
@@ -113,9 +113,8 @@ fn region_of(response: &Response) -> Option<String> {
 async fn error_from_response(response: Response) -> SdkError {
     let status = response.status();
     let body = response.text().await.unwrap_or_default();
-    let api = serde_json::from_str::<ErrorBody>(&body).ok().map(|b| b.error);
-    let message = match &api {
-        Some(api) => format!("the endpoint answered {status} {}: {}", api.code.as_str(), api.message),
+    let message = match error_body_from_json(&body) {
+        Some((code, text)) => format!("the endpoint answered {status} {code}: {text}"),
         None => format!("the endpoint answered HTTP {status}"),
     };
     let code = match status {
@@ -143,4 +142,34 @@ fn idempotency_key() -> String {
     let mut bytes = [0u8; 16];
     let _ = getrandom::fill(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// JSON goes through the browser's own parser and printer: serde_json would add
+// tens of kilobytes of wasm for three small documents. The shapes are those of
+// sync_protocol's `WatchRequest`, `WatchResponse` and `ErrorBody`.
+
+fn watch_request_json(request: &WatchRequest) -> String {
+    let docs = Object::new();
+    for (doc, heads) in &request.docs {
+        let heads: Array = heads.iter().map(|h| JsValue::from_str(&h.to_string())).collect();
+        let _ = Reflect::set(&docs, &doc.as_str().into(), &heads);
+    }
+    let body = Object::new();
+    let _ = Reflect::set(&body, &"docs".into(), &docs);
+    let _ = Reflect::set(&body, &"wait_ms".into(), &(request.wait_ms as f64).into());
+    JSON::stringify(&body).ok().and_then(|s| s.as_string()).unwrap_or_default()
+}
+
+fn watch_response_from_json(text: &str) -> Option<WatchResponse> {
+    let value = JSON::parse(text).ok()?;
+    let changed = Reflect::get(&value, &"changed".into()).ok()?.dyn_into::<Array>().ok()?;
+    let changed = changed.iter().map(|id| id.as_string().and_then(|id| DocId::parse(&id).ok())).collect::<Option<Vec<_>>>()?;
+    Some(WatchResponse { changed })
+}
+
+/// `{"error": {"code", "message"}}` → (code, message).
+fn error_body_from_json(text: &str) -> Option<(String, String)> {
+    let error = Reflect::get(&JSON::parse(text).ok()?, &"error".into()).ok()?;
+    let field = |key: &str| Reflect::get(&error, &key.into()).ok().and_then(|v| v.as_string());
+    Some((field("code")?, field("message")?))
 }
