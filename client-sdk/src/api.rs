@@ -25,7 +25,7 @@ pub struct Repo {
 /// A handle on one open document. Writes apply at once and return nothing to await.
 #[wasm_bindgen]
 pub struct DocHandle {
-    entry: Rc<DocEntry>,
+    pub(crate) entry: Rc<DocEntry>,
     repo: Rc<RepoInner>,
 }
 

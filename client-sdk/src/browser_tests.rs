@@ -241,3 +241,29 @@ async fn failing_endpoint_backs_off_instead_of_busy_looping() {
     assert!(Reflect::get(&status, &"pendingChanges".into()).unwrap().as_f64().unwrap() >= 1.0);
     wait(repo.close()).await;
 }
+
+#[wasm_bindgen_test]
+async fn only_one_tab_syncs_a_document_and_another_takes_over() {
+    let name = unique_name("owner");
+    let synced = |name: &str| {
+        options(&[
+            ("name", name.into()),
+            // Nothing listens there; ownership, not sync success, is under test.
+            ("endpoint", "http://127.0.0.1:9".into()),
+            ("watch", false.into()),
+            ("minBackoffMs", 1000.into()),
+        ])
+    };
+    let tab_a = Repo::open_async(&synced(&name)).await.unwrap();
+    let tab_b = Repo::open_async(&synced(&name)).await.unwrap();
+    let doc_a = tab_a.create(js_sys::JSON::parse(r#"{"n":1}"#).unwrap(), JsValue::UNDEFINED).unwrap();
+    wait(tab_a.flush()).await;
+    let doc_b = find(&tab_b, &doc_a.id()).await.unwrap();
+    eventually(|| doc_a.entry.sync_owner.get(), "the creating tab to own sync").await;
+    sleep(100).await;
+    assert!(!doc_b.entry.sync_owner.get(), "two tabs sync the same document");
+
+    wait(tab_a.close()).await;
+    eventually(|| doc_b.entry.sync_owner.get(), "the other tab to take over sync").await;
+    wait(tab_b.close()).await;
+}
