@@ -24,6 +24,23 @@ function summarize(times, total, durable, storedBytes, ok) {
   return { writes: times.length, totalMs: total, p50Us: percentile(sorted, 0.5) * 1000, p99Us: percentile(sorted, 0.99) * 1000, maxUs: sorted[sorted.length - 1] * 1000, durableMs: durable, storedBytes, ok };
 }
 
+/**
+ * Calls `write(pos, del, ins)` once per keystroke, timing each call; returns
+ * the per-write times, the loop's start and its total duration. Every variant
+ * pays the same closure call and timer reads.
+ */
+function replay(ops, write) {
+  const times = new Float64Array(ops.length);
+  const start = performance.now();
+  for (let i = 0; i < ops.length; i++) {
+    const [pos, del, ins] = ops[i];
+    const t = performance.now();
+    write(pos, del, ins);
+    times[i] = performance.now() - t;
+  }
+  return { times, start, total: performance.now() - start };
+}
+
 async function sdk(trace, grouping) {
   const repo = await Repo.open({ name: `bench-sdk-${grouping}`, changeGrouping: grouping });
   const doc = repo.create({ text: "" });
@@ -31,15 +48,7 @@ async function sdk(trace, grouping) {
   doc.subscribe(() => events++);
   await repo.flush();
   const { ops } = trace;
-  const times = new Float64Array(ops.length);
-  const start = performance.now();
-  for (let i = 0; i < ops.length; i++) {
-    const [pos, del, ins] = ops[i];
-    const t = performance.now();
-    doc.splice(TEXT, pos, del, ins);
-    times[i] = performance.now() - t;
-  }
-  const total = performance.now() - start;
+  const { times, start, total } = replay(ops, (pos, del, ins) => doc.splice(TEXT, pos, del, ins));
   await repo.flush();
   const durable = performance.now() - start;
   const ok = doc.get(TEXT) === trace.endContent && events === ops.length;
@@ -51,16 +60,9 @@ async function sdk(trace, grouping) {
 async function automerge(trace) {
   await Automerge.initializeWasm(await fetch("/automerge.wasm"));
   let doc = Automerge.from({ text: "" });
-  const { ops } = trace;
-  const times = new Float64Array(ops.length);
-  const start = performance.now();
-  for (let i = 0; i < ops.length; i++) {
-    const [pos, del, ins] = ops[i];
-    const t = performance.now();
+  const { times, total } = replay(trace.ops, (pos, del, ins) => {
     doc = Automerge.change(doc, (d) => Automerge.splice(d, TEXT, pos, del, ins));
-    times[i] = performance.now() - t;
-  }
-  const total = performance.now() - start;
+  });
   window.keepAlive = doc;
   // No persistence of its own: report the size of a full save.
   const saved = Automerge.save(doc);
@@ -92,18 +94,12 @@ async function yjs(trace) {
   let events = 0;
   text.observe(() => events++);
   const { ops } = trace;
-  const times = new Float64Array(ops.length);
-  const start = performance.now();
-  for (let i = 0; i < ops.length; i++) {
-    const [pos, del, ins] = ops[i];
-    const t = performance.now();
+  const { times, start, total } = replay(ops, (pos, del, ins) => {
     ydoc.transact(() => {
       if (del) text.delete(pos, del);
       if (ins) text.insert(pos, ins);
     });
-    times[i] = performance.now() - t;
-  }
-  const total = performance.now() - start;
+  });
   // y-indexeddb writes every update in its own IndexedDB transaction; give up
   // waiting (and report that) rather than run for many minutes.
   const gaveUp = Symbol("timeout");

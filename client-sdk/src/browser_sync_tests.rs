@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 use crate::api::{DocHandle, Repo};
+use crate::test_support::{eventually, sleep, unique_name};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -30,10 +31,6 @@ fn dev_token_provider() -> Function {
     )
 }
 
-fn unique_name(label: &str) -> String {
-    format!("sync-{label}-{}", js_sys::Math::random().to_string().replace('.', ""))
-}
-
 async fn open_synced(label: &str, token: Function) -> Repo {
     let options = Object::new();
     for (key, value) in [
@@ -47,25 +44,6 @@ async fn open_synced(label: &str, token: Function) -> Repo {
         Reflect::set(&options, &key.into(), &value).unwrap();
     }
     Repo::open_async(&options.into()).await.unwrap()
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let global: web_sys::Window = js_sys::global().unchecked_into();
-        global.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
-}
-
-async fn eventually(mut condition: impl FnMut() -> bool, what: &str) {
-    // Bounded: 15 s.
-    for _ in 0..300 {
-        if condition() {
-            return;
-        }
-        sleep(50).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn status_field(status: &JsValue, key: &str) -> JsValue {

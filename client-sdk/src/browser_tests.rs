@@ -10,6 +10,7 @@ use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 use crate::api::{DocHandle, Repo};
+use crate::test_support::{eventually, sleep, unique_name};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -21,25 +22,12 @@ fn options(pairs: &[(&str, JsValue)]) -> JsValue {
     object.into()
 }
 
-/// A database name no other test (or earlier run) uses.
-fn unique_name(label: &str) -> String {
-    format!("test-{label}-{}", js_sys::Math::random().to_string().replace('.', ""))
-}
-
 async fn open(name: &str) -> Repo {
     Repo::open_async(&options(&[("name", name.into())])).await.unwrap()
 }
 
 async fn wait(promise: js_sys::Promise) -> JsValue {
     JsFuture::from(promise).await.unwrap()
-}
-
-async fn sleep(ms: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let global: web_sys::Window = js_sys::global().unchecked_into();
-        global.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms).unwrap();
-    });
-    JsFuture::from(promise).await.unwrap();
 }
 
 fn json(value: &JsValue) -> String {
@@ -176,17 +164,6 @@ async fn subscribers_see_every_write_at_once() {
     doc.set("n".into(), 2.into()).unwrap();
     assert_eq!(seen.borrow().len(), 2);
     wait(repo.close()).await;
-}
-
-/// Waits (bounded) until `condition` holds.
-async fn eventually(mut condition: impl FnMut() -> bool, what: &str) {
-    for _ in 0..100 {
-        if condition() {
-            return;
-        }
-        sleep(20).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[wasm_bindgen_test]

@@ -42,3 +42,5 @@ pub use api::{DocHandle, Repo};
 mod browser_tests;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod browser_sync_tests;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod test_support;
