@@ -59,22 +59,27 @@ fn budget(args: &Args) -> Budget {
     Budget { deadline: Instant::now() + Duration::from_secs(args.seconds), max_edits_per_worker: args.max_edits_per_worker }
 }
 
+/// Runs every worker's measured loop concurrently under one budget.
+async fn measure<W, Fut>(args: &Args, workers: Vec<W>, run: impl Fn(W, Budget) -> Fut) -> Measured
+where
+    Fut: std::future::Future<Output = Measured> + Send + 'static,
+{
+    let budget = budget(args);
+    let started = Instant::now();
+    let parts = futures_util::future::join_all(workers.into_iter().map(|w| tokio::spawn(run(w, budget)))).await;
+    let elapsed = started.elapsed();
+    Measured::merge(parts.into_iter().filter_map(Result::ok).collect(), elapsed)
+}
+
 async fn load_region(args: &Args, base: &str, prefix: &str) -> anyhow::Result<Measured> {
     let token = edgesync::token(base).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(args.workers).build()?;
-    let mut workers = Vec::new();
-    for docs in split_docs(args, |i| format!("{prefix}-{i}")) {
-        workers.push(edgesync::Worker { http: http.clone(), base: base.to_owned(), token: token.clone(), docs });
-    }
-    let warm = futures_util::future::join_all(workers.iter_mut().map(|w| w.warm_up())).await;
-    for result in warm {
-        result?;
-    }
-    let budget = budget(args);
-    let started = Instant::now();
-    let parts = futures_util::future::join_all(workers.into_iter().map(|w| tokio::spawn(w.run(budget)))).await;
-    let elapsed = started.elapsed();
-    Ok(Measured::merge(parts.into_iter().filter_map(Result::ok).collect(), elapsed))
+    let mut workers: Vec<_> = split_docs(args, |i| format!("{prefix}-{i}"))
+        .into_iter()
+        .map(|docs| edgesync::Worker { http: http.clone(), base: base.to_owned(), token: token.clone(), docs })
+        .collect();
+    futures_util::future::try_join_all(workers.iter_mut().map(|w| w.warm_up())).await?;
+    Ok(measure(args, workers, edgesync::Worker::run).await)
 }
 
 async fn load_repo(args: &Args, url: &str) -> anyhow::Result<Measured> {
@@ -83,15 +88,8 @@ async fn load_repo(args: &Args, url: &str) -> anyhow::Result<Measured> {
         workers.push(repo::Worker::connect(url, w, docs).await?);
     }
     let warm_deadline = Instant::now() + Duration::from_secs(120);
-    let warm = futures_util::future::join_all(workers.iter_mut().map(|w| w.warm_up(warm_deadline))).await;
-    for result in warm {
-        result?;
-    }
-    let budget = budget(args);
-    let started = Instant::now();
-    let parts = futures_util::future::join_all(workers.into_iter().map(|w| tokio::spawn(w.run(budget)))).await;
-    let elapsed = started.elapsed();
-    Ok(Measured::merge(parts.into_iter().filter_map(Result::ok).collect(), elapsed))
+    futures_util::future::try_join_all(workers.iter_mut().map(|w| w.warm_up(warm_deadline))).await?;
+    Ok(measure(args, workers, repo::Worker::run).await)
 }
 
 fn print_load(name: &str, m: &Measured) {
