@@ -26,6 +26,8 @@ pub enum DocError {
     Corrupt(DocId, String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("processing document {0} failed unexpectedly; it was reloaded from storage")]
+    Panicked(DocId),
 }
 
 impl From<StoreError> for DocError {
@@ -128,7 +130,16 @@ impl DocService {
             let mut guard = entry.loaded.lock().await;
             let loaded = self.ensure_loaded(&entry, &mut guard).await?;
             let before = loaded.doc.get_heads();
-            let value = f(&mut loaded.doc);
+            // A panic inside automerge (on input it should have refused) must not leave
+            // a half-updated document in memory: drop it and reload from storage.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut loaded.doc)));
+            let Ok(value) = outcome else {
+                *guard = None;
+                return Err(DocError::Panicked(id.clone()));
+            };
+            let Some(loaded) = guard.as_mut() else {
+                return Err(DocError::ShuttingDown);
+            };
             let heads = loaded.doc.get_heads();
             let mut applied = 0;
             if heads != before {

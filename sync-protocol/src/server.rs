@@ -45,10 +45,43 @@ impl RoundResult {
     }
 }
 
+/// Most hash probes a bloom filter may ask for (automerge uses 7).
+const MAX_BLOOM_PROBES: u64 = 64;
+
 /// Decodes one automerge sync message from untrusted bytes.
 pub fn decode_message(bytes: &[u8]) -> Result<Message, ApiError> {
-    Message::decode(bytes)
-        .map_err(|e| ApiError::new(ErrorCode::MalformedMessage, format!("invalid automerge sync message: {e}")))
+    let message = Message::decode(bytes)
+        .map_err(|e| ApiError::new(ErrorCode::MalformedMessage, format!("invalid automerge sync message: {e}")))?;
+    check_bloom_filters(&message)?;
+    Ok(message)
+}
+
+/// Automerge 0.12 trusts a bloom filter's parameters from the wire: a filter with
+/// entries but no bits divides by zero when probed, and a huge probe count
+/// allocates without bound (both found by fuzzing). Refuse them before use.
+fn check_bloom_filters(message: &Message) -> Result<(), ApiError> {
+    let bad = |why: &str| ApiError::new(ErrorCode::MalformedMessage, format!("invalid bloom filter in sync message: {why}"));
+    for have in &message.have {
+        let bytes = have.bloom.to_bytes();
+        if bytes.is_empty() {
+            continue; // an empty filter
+        }
+        let mut rest = bytes.as_slice();
+        let mut fields = [0u64; 3];
+        for field in &mut fields {
+            let (value, after) = crate::leb128::read(rest).map_err(|_| bad("truncated header"))?;
+            *field = value;
+            rest = after;
+        }
+        let [_entries, _bits_per_entry, probes] = fields;
+        if rest.is_empty() {
+            return Err(bad("entries but no bits"));
+        }
+        if probes > MAX_BLOOM_PROBES {
+            return Err(bad("too many probes"));
+        }
+    }
+    Ok(())
 }
 
 /// Answers one sync message against `doc`, statelessly.

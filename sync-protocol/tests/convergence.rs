@@ -335,3 +335,19 @@ proptest! {
         prop_assert!(Automerge::load(&region.save()).is_ok());
     }
 }
+
+/// Found by fuzzing: a bloom filter with entries but no bits made automerge
+/// divide by zero while answering. It is now a typed error.
+#[test]
+fn degenerate_bloom_filters_are_refused() {
+    let crash = [
+        0x42, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x07, 0x05, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00,
+    ];
+    let err = sync_protocol::decode_message(&crash).unwrap_err();
+    assert_eq!(err.code, sync_protocol::ErrorCode::MalformedMessage);
+    // A normal message still decodes.
+    let mut sync = ClientSync::new();
+    let first = sync.next_request_bytes(&mut doc_with_history(1, 3)).unwrap();
+    assert!(sync_protocol::decode_message(&first).is_ok());
+}

@@ -31,7 +31,7 @@ impl From<DocError> for HttpError {
 pub fn doc_error(e: &DocError) -> ApiError {
     let code = match e {
         DocError::Storage(_) | DocError::ShuttingDown => ErrorCode::Unavailable,
-        DocError::Corrupt(..) => ErrorCode::Internal,
+        DocError::Corrupt(..) | DocError::Panicked(_) => ErrorCode::Internal,
     };
     ApiError::new(code, e.to_string())
 }
