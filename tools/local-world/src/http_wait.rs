@@ -105,7 +105,7 @@ pub(crate) async fn wait_for_http<E>(
 }
 
 /// An error with its causes, which reqwest keeps out of `Display`.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -13,7 +13,7 @@ pub mod server;
 pub mod world;
 pub mod wrangler;
 
-pub use http_wait::{Expect, NotReady, loopback_client, wait_http_ok};
+pub use http_wait::{Expect, NotReady, error_chain, loopback_client, wait_http_ok};
 pub use origin::{EchoOrigin, EchoReply, RequestCounts};
 pub use paths::{binary_path, free_port, repo_root};
 pub use process::{ManagedProcess, ProcessError, ProcessSpec};
