@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use gloo_net::http::{Request, Response};
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use sync_protocol::http as paths;
-use sync_protocol::{DocId, SyncBatchRequest, SyncBatchResponse, WatchRequest, WatchResponse};
+use sync_protocol::{ApiError, DocId, SyncBatchRequest, SyncBatchResponse, WatchRequest, WatchResponse};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortSignal;
@@ -40,7 +40,7 @@ impl Transport {
         let response = self.post(paths::PATH_SYNC_BATCH, paths::CONTENT_TYPE_BATCH, &body, None).await?;
         let region = region_of(&response);
         let bytes = response.binary().await.map_err(network_error)?;
-        let body = SyncBatchResponse::decode(&bytes)
+        let body = SyncBatchResponse::decode_with(&bytes, api_error_from_json)
             .map_err(|e| SdkError::new(ErrorCode::Protocol, format!("the endpoint's sync answer is malformed: {e}")))?;
         if body.entries.len() != batch.entries.len()
             || body.entries.iter().zip(&batch.entries).any(|(reply, sent)| reply.doc != sent.doc)
@@ -146,7 +146,7 @@ fn idempotency_key() -> String {
 
 // JSON goes through the browser's own parser and printer: serde_json would add
 // tens of kilobytes of wasm for three small documents. The shapes are those of
-// sync_protocol's `WatchRequest`, `WatchResponse` and `ErrorBody`.
+// sync_protocol's `WatchRequest`, `WatchResponse`, `ErrorBody` and `ApiError`.
 
 fn watch_request_json(request: &WatchRequest) -> String {
     let docs = Object::new();
@@ -169,7 +169,17 @@ fn watch_response_from_json(text: &str) -> Option<WatchResponse> {
 
 /// `{"error": {"code", "message"}}` → (code, message).
 fn error_body_from_json(text: &str) -> Option<(String, String)> {
-    let error = Reflect::get(&JSON::parse(text).ok()?, &"error".into()).ok()?;
-    let field = |key: &str| Reflect::get(&error, &key.into()).ok().and_then(|v| v.as_string());
+    code_and_message(&Reflect::get(&JSON::parse(text).ok()?, &"error".into()).ok()?)
+}
+
+/// A batch entry's `{"code", "message"}` payload; an unknown code is refused, as
+/// sync_protocol's own decoder does.
+fn api_error_from_json(payload: &[u8]) -> Option<ApiError> {
+    let (code, message) = code_and_message(&JSON::parse(std::str::from_utf8(payload).ok()?).ok()?)?;
+    Some(ApiError::new(sync_protocol::ErrorCode::from_wire(&code)?, message))
+}
+
+fn code_and_message(error: &JsValue) -> Option<(String, String)> {
+    let field = |key: &str| Reflect::get(error, &key.into()).ok().and_then(|v| v.as_string());
     Some((field("code")?, field("message")?))
 }

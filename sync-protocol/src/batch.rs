@@ -142,11 +142,20 @@ impl SyncBatchResponse {
     }
 
     pub fn decode(input: &[u8]) -> Result<Self, BatchDecodeError> {
+        Self::decode_with(input, |payload| serde_json::from_slice(payload).ok())
+    }
+
+    /// Like [`Self::decode`], with the caller reading each error entry's JSON
+    /// `{"code","message"}` payload (`None`: not such an object). A browser client
+    /// passes the browser's own JSON parser and so links no JSON code at all.
+    pub fn decode_with(
+        input: &[u8],
+        mut parse_error: impl FnMut(&[u8]) -> Option<ApiError>,
+    ) -> Result<Self, BatchDecodeError> {
         let entries = decode_entries(input, KIND_RESPONSE, |index, doc, status, payload| {
             let outcome = match status {
                 STATUS_OK => Ok(payload.to_vec()),
-                STATUS_ERROR => Err(serde_json::from_slice::<ApiError>(payload)
-                    .map_err(|_| BatchDecodeError::BadErrorPayload { index })?),
+                STATUS_ERROR => Err(parse_error(payload).ok_or(BatchDecodeError::BadErrorPayload { index })?),
                 status => return Err(BatchDecodeError::BadStatus { index, status }),
             };
             Ok(DocReply { doc, outcome })
@@ -365,5 +374,29 @@ mod tests {
         for e in [BatchDecodeError::BadMagic, BatchDecodeError::TrailingBytes(3)] {
             assert_eq!(e.to_api_error().code, ErrorCode::MalformedMessage);
         }
+    }
+
+    #[test]
+    fn decode_with_hands_error_payloads_to_the_callers_parser() {
+        let response = SyncBatchResponse {
+            entries: vec![
+                DocReply { doc: doc("a"), outcome: Ok(vec![7]) },
+                DocReply { doc: doc("b"), outcome: Err(ApiError::new(ErrorCode::Forbidden, "no")) },
+            ],
+        }
+        .encode();
+        let mut seen = Vec::new();
+        let decoded = SyncBatchResponse::decode_with(&response, |payload| {
+            seen.push(payload.to_vec());
+            Some(ApiError::new(ErrorCode::Internal, "parsed by the caller"))
+        })
+        .unwrap();
+        assert_eq!(seen, vec![br#"{"code":"forbidden","message":"no"}"#.to_vec()]);
+        assert_eq!(decoded.entries[0].outcome, Ok(vec![7]));
+        assert_eq!(decoded.entries[1].outcome, Err(ApiError::new(ErrorCode::Internal, "parsed by the caller")));
+        assert_eq!(
+            SyncBatchResponse::decode_with(&response, |_| None),
+            Err(BatchDecodeError::BadErrorPayload { index: 1 })
+        );
     }
 }

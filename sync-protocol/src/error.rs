@@ -54,6 +54,26 @@ impl ErrorCode {
         matches!(self, Self::Unavailable | Self::Internal)
     }
 
+    /// Every code, in declaration order.
+    pub const ALL: [ErrorCode; 11] = [
+        Self::MalformedMessage,
+        Self::UnsupportedVersion,
+        Self::InvalidDocId,
+        Self::InvalidRequest,
+        Self::UnsupportedMediaType,
+        Self::BodyTooLarge,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::NotFound,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The code whose wire name (`as_str`, the serde form) is `name`.
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|code| code.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MalformedMessage => "malformed_message",
@@ -119,21 +139,12 @@ mod tests {
     }
 
     #[test]
-    fn as_str_matches_serde() {
-        for code in [
-            ErrorCode::MalformedMessage,
-            ErrorCode::UnsupportedVersion,
-            ErrorCode::InvalidDocId,
-            ErrorCode::InvalidRequest,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::BodyTooLarge,
-            ErrorCode::Unauthenticated,
-            ErrorCode::Forbidden,
-            ErrorCode::NotFound,
-            ErrorCode::Unavailable,
-            ErrorCode::Internal,
-        ] {
+    fn as_str_matches_serde_and_from_wire() {
+        for code in ErrorCode::ALL {
             assert_eq!(serde_json::to_string(&code).unwrap(), format!("\"{}\"", code.as_str()));
+            assert_eq!(ErrorCode::from_wire(code.as_str()), Some(code));
         }
+        assert_eq!(ErrorCode::from_wire("Forbidden"), None);
+        assert_eq!(ErrorCode::from_wire(""), None);
     }
 }
