@@ -259,7 +259,7 @@ describe("EdgeSync demo through the edge and three regions, in Chromium", () => 
         const latency = state.regions.find((r) => r.id === fastest).edge.latency_ms;
         return { ok: latency === 600, seen: latency };
       });
-      const next = await waitFor(`the edge to move away from the slowed ${fastest}`, async () => {
+      await waitFor(`the edge to move away from the slowed ${fastest}`, async () => {
         const region = await servedBy();
         return { ok: region !== null && region !== fastest, value: region, seen: region };
       }, { timeoutMs: 45_000, intervalMs: 500 });
@@ -267,11 +267,13 @@ describe("EdgeSync demo through the edge and three regions, in Chromium", () => 
       for (let i = 0; i < 10; i++) regions.push(await servedBy());
       assert.ok(!regions.includes(fastest), `no request went to the slow region: ${regions}`);
 
-      // The page's own sync goes there too.
+      // The page's own sync avoids it too. Which of the healthy regions serves it may differ
+      // from the probe above (their latencies are close on a loaded machine); what matters is
+      // that the slowed one does not.
       await a.typeNotes(await a.addTask(0, "Latency"), "x");
-      await waitFor(`the page to be served by ${next}`, async () => {
+      await waitFor(`the page to be served by a region other than ${fastest}`, async () => {
         const status = await a.waitSynced();
-        return { ok: status.region === next, seen: status.region };
+        return { ok: status.region !== null && status.region !== fastest, seen: status.region };
       });
       await a.page.waitForTimeout(1500);
       await a.screenshot("08-slow-region-avoided-A");
