@@ -34,14 +34,29 @@ pub fn is_reserved_request_header(name: &str) -> bool {
     HOP_BY_HOP.contains(&name) || is_edge_owned(name)
 }
 
-/// Header names the `Connection` header lists: hop-by-hop for this message only.
+/// Header names a `Connection` header value lists: hop-by-hop for this message only.
+pub fn nominated_by_connection(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|token| token.trim().to_ascii_lowercase())
+        .filter(|token| !token.is_empty())
+        .collect()
+}
+
+/// True when a (lowercase) response header must not reach the client:
+/// hop-by-hop, nominated by `Connection`, or one of the edge's own.
+pub fn is_dropped_response_header(name: &str, nominated: &[String]) -> bool {
+    HOP_BY_HOP.contains(&name)
+        || name.starts_with(INTERNAL_PREFIX)
+        || nominated.iter().any(|n| n == name)
+}
+
+/// Header names the `Connection` headers list: hop-by-hop for this message only.
 fn connection_listed<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
     headers
         .into_iter()
         .filter(|(name, _)| name.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, value)| value.split(','))
-        .map(|token| token.trim().to_ascii_lowercase())
-        .filter(|token| !token.is_empty())
+        .flat_map(|(_, value)| nominated_by_connection(value))
         .collect()
 }
 
@@ -91,11 +106,7 @@ pub fn client_response_headers<'a>(
     upstream
         .into_iter()
         .map(|(name, value)| (name.to_ascii_lowercase(), value))
-        .filter(|(name, _)| {
-            !HOP_BY_HOP.contains(&name.as_str())
-                && !name.starts_with(INTERNAL_PREFIX)
-                && !listed.contains(name)
-        })
+        .filter(|(name, _)| !is_dropped_response_header(name, &listed))
         .map(|(name, value)| (name, value.to_owned()))
         .collect()
 }

@@ -6,7 +6,7 @@
 //! - [`classify`]: what to do with a request (own endpoint, static assets, proxy).
 //! - [`engine`]: the region table with learned latency and health; routing.
 //! - [`exchange`]: one request's tries across regions (timeouts, retries, hedges).
-//! - [`hygiene`], [`reply`]: headers in and out.
+//! - [`hygiene`], [`reply`], [`target`]: headers and URLs in and out.
 //! - [`snapshot`], [`status`]: sharing and reporting what was learned.
 
 pub mod budget;
@@ -23,6 +23,7 @@ pub mod policy;
 pub mod reply;
 pub mod snapshot;
 pub mod status;
+pub mod target;
 pub mod time;
 
 pub use classify::{

@@ -227,6 +227,17 @@ impl EdgeConfig {
             .map(RegionIdx)
     }
 
+    /// True when routing looks at where the client is (`request.cf`): the geo
+    /// and proximity policies, and residency rules by country or continent.
+    /// Reading `request.cf` has a cost, so the worker skips it otherwise.
+    pub fn uses_client_location(&self) -> bool {
+        matches!(self.policy, Policy::Geo(_) | Policy::Proximity)
+            || self
+                .residency
+                .as_ref()
+                .is_some_and(|r| !r.countries.is_empty() || !r.continents.is_empty())
+    }
+
     /// The route class of a path, or `None` when the path is not proxied (static assets).
     pub fn route_for(&self, path: &str) -> Option<&RouteClass> {
         self.routes.iter().find(|r| path.starts_with(&r.prefix))
