@@ -261,7 +261,7 @@ async fn edge_headers(world: &EdgeWorld) -> anyhow::Result<()> {
     let timing = header(&response, "server-timing").unwrap_or_default();
     ensure!(
         timing.starts_with("edge;dur=")
-            && timing.contains(&format!("origin;dur="))
+            && timing.contains("origin;dur=")
             && timing.contains(FAST),
         "server-timing {timing:?}"
     );

@@ -6,26 +6,15 @@ use crate::log;
 use edge_routing::snapshot::fingerprint;
 use edge_routing::{ConfigError, Disposition, EdgeConfig, Engine, Rejection, RequestInput, Time};
 use std::cell::RefCell;
+use wasm_bindgen::JsValue;
 use worker::Env;
 
-/// Per-request view of the environment.
-pub struct Settings {
-    pub config_text: String,
+pub struct Isolate {
+    /// The `EDGE_CONFIG` value this state was built from, kept as the
+    /// runtime's own string: comparing it costs one call, not a copy.
+    config_value: JsValue,
     /// `EDGE_DEV=1`: development-only overrides are honoured.
     pub dev: bool,
-}
-
-impl Settings {
-    pub fn from_env(env: &Env) -> Self {
-        let var = |name: &str| env.var(name).map(|v| v.to_string()).ok();
-        Self {
-            config_text: var("EDGE_CONFIG").unwrap_or_default(),
-            dev: var("EDGE_DEV").is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes")),
-        }
-    }
-}
-
-pub struct Isolate {
     pub fingerprint: String,
     pub engine: Result<Engine, ConfigError>,
     pub share_loaded: bool,
@@ -33,32 +22,69 @@ pub struct Isolate {
     pub share_in_flight: bool,
 }
 
+impl Isolate {
+    fn mode(&self) -> Mode {
+        Mode {
+            dev: self.dev,
+            wants_location: self
+                .engine
+                .as_ref()
+                .is_ok_and(|e| e.config().uses_client_location()),
+        }
+    }
+}
+
 thread_local! {
     static ISOLATE: RefCell<Option<Isolate>> = const { RefCell::new(None) };
 }
 
-/// Parses `EDGE_CONFIG` the first time it is seen (and again if it changes).
-pub fn ensure_config(text: &str, now: Time) {
-    let print = fingerprint(text);
+/// What a request needs to know about the isolate before reading the request.
+#[derive(Clone, Copy)]
+pub struct Mode {
+    /// `EDGE_DEV=1`: development-only overrides are honoured.
+    pub dev: bool,
+    /// Routing looks at the client's location.
+    pub wants_location: bool,
+}
+
+/// Reads the configuration from `env` the first time (and again only if the
+/// `EDGE_CONFIG` value changes).
+pub fn refresh(env: &Env, now: Time) -> Mode {
+    let var = |name: &str| {
+        js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+    };
+    let config_value = var("EDGE_CONFIG");
+    let current = ISOLATE.with_borrow(|slot| {
+        slot.as_ref()
+            .filter(|iso| iso.config_value == config_value)
+            .map(Isolate::mode)
+    });
+    if let Some(mode) = current {
+        return mode;
+    }
+    let text = config_value.as_string().unwrap_or_default();
+    let dev = var("EDGE_DEV")
+        .as_string()
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+    let engine = EdgeConfig::parse(&text).map(|config| Engine::new(config, now));
+    if let Err(e) = &engine {
+        log::config_error(e);
+    }
     ISOLATE.with_borrow_mut(|slot| {
-        if slot.as_ref().is_some_and(|iso| iso.fingerprint == print) {
-            return;
-        }
-        let engine = EdgeConfig::parse(text).map(|config| Engine::new(config, now));
-        if let Err(e) = &engine {
-            log::config_error(e);
-        }
-        *slot = Some(Isolate {
-            fingerprint: print,
+        slot.insert(Isolate {
+            config_value,
+            dev,
+            fingerprint: fingerprint(&text),
             engine,
             share_loaded: false,
             share_synced_at: None,
             share_in_flight: false,
-        });
-    });
+        })
+        .mode()
+    })
 }
 
-/// Runs `f` on the isolate state (present after [`ensure_config`]).
+/// Runs `f` on the isolate state (present after [`refresh`]).
 pub fn with<R>(f: impl FnOnce(&mut Isolate) -> R) -> Option<R> {
     ISOLATE.with_borrow_mut(|slot| slot.as_mut().map(f))
 }

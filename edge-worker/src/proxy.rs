@@ -12,28 +12,38 @@ use edge_routing::{AttemptId, Exchange, ExchangeError, FailureKind, Method, Prox
 use futures_util::future::{Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::pin::pin;
-use worker::{Request, Response};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 
 pub async fn forward(
-    mut req: Request,
+    req: &web_sys::Request,
     head: &Head,
     proxied: ProxyRequest,
-) -> worker::Result<Response> {
+) -> worker::Result<web_sys::Response> {
     let Some(max_body) = with_engine(|e| e.config().max_body_bytes) else {
-        return reply::error(
+        return Ok(reply::error(
             503,
             "invalid_config",
             "EDGE_CONFIG is not usable",
             &head.request_id,
-        );
+        ));
     };
-    let body = match proxied.method {
+    // The body stays a runtime buffer: each attempt's request copies it there.
+    let body: Option<js_sys::ArrayBuffer> = match proxied.method {
         Method::Get | Method::Head => None,
-        _ => Some(req.bytes().await?),
+        _ => Some(JsFuture::from(req.array_buffer()?).await?.dyn_into()?),
     };
-    if body.as_ref().is_some_and(|b| b.len() as u64 > max_body) {
+    if body
+        .as_ref()
+        .is_some_and(|b| f64::from(b.byte_length()) > max_body as f64)
+    {
         let message = format!("request body exceeds the edge's limit of {max_body} bytes");
-        return reply::error(413, "body_too_large", message, &head.request_id);
+        return Ok(reply::error(
+            413,
+            "body_too_large",
+            message,
+            &head.request_id,
+        ));
     }
     let context = ForwardContext {
         client_ip: head.client_ip.as_deref(),
@@ -48,7 +58,7 @@ pub async fn forward(
     let outgoing = Outgoing::new(
         proxied.method.as_str(),
         &forward_headers,
-        body.as_deref().filter(|b| !b.is_empty()),
+        body.filter(|b| b.byte_length() > 0),
     )
     .map_err(|e| worker::Error::RustError(upstream::error_message(&e)))?;
 
@@ -56,15 +66,20 @@ pub async fn forward(
     let mut exchange = match begun {
         Some(Ok(exchange)) => exchange,
         Some(Err(e)) => {
-            return reply::error(400, "no_resident_region", e.to_string(), &head.request_id);
+            return Ok(reply::error(
+                400,
+                "no_resident_region",
+                e.to_string(),
+                &head.request_id,
+            ));
         }
         None => {
-            return reply::error(
+            return Ok(reply::error(
                 503,
                 "invalid_config",
                 "EDGE_CONFIG is not usable",
                 &head.request_id,
-            );
+            ));
         }
     };
     run(&mut exchange, head, &proxied, &outgoing).await
@@ -75,7 +90,7 @@ async fn run(
     head: &Head,
     proxied: &ProxyRequest,
     outgoing: &Outgoing,
-) -> worker::Result<Response> {
+) -> worker::Result<web_sys::Response> {
     let mut pending = FuturesUnordered::new();
     let mut handles: Vec<Option<InFlight>> = Vec::new();
     let mut answers: Vec<Option<web_sys::Response>> = Vec::new();
@@ -96,12 +111,12 @@ async fn run(
                         .url_for(&head.path_and_query)
                 }) else {
                     abort(&handles, &(0..handles.len()).collect::<Vec<_>>());
-                    return reply::error(
+                    return Ok(reply::error(
                         400,
                         "bad_target",
                         "the request target cannot be forwarded",
                         &head.request_id,
-                    );
+                    ));
                 };
                 debug_assert_eq!(start.id, handles.len());
                 answers.push(None);
@@ -136,11 +151,11 @@ async fn run(
             } => {
                 abort(&handles, &losers);
                 let Some(answer) = answers.get_mut(attempt).and_then(Option::take) else {
-                    return reply::exchange_error(
+                    return Ok(reply::exchange_error(
                         ExchangeError::DeadlineExceeded,
                         &head.request_id,
                         exchange.attempts_started(),
-                    );
+                    ));
                 };
                 return deliver(exchange, head, proxied, attempt, answer);
             }
@@ -150,7 +165,11 @@ async fn run(
             } => {
                 abort(&handles, &losers);
                 log::request_failed(head, exchange, error);
-                return reply::exchange_error(error, &head.request_id, exchange.attempts_started());
+                return Ok(reply::exchange_error(
+                    error,
+                    &head.request_id,
+                    exchange.attempts_started(),
+                ));
             }
         }
     }
@@ -195,14 +214,14 @@ fn deliver(
     proxied: &ProxyRequest,
     attempt: AttemptId,
     answer: web_sys::Response,
-) -> worker::Result<Response> {
+) -> worker::Result<web_sys::Response> {
     let now = clock::now();
     let Some(region) = exchange.region_of(attempt) else {
-        return reply::exchange_error(
+        return Ok(reply::exchange_error(
             ExchangeError::DeadlineExceeded,
             &head.request_id,
             exchange.attempts_started(),
-        );
+        ));
     };
     let (name, server_timing, set_cookie) = with_engine(|e| {
         let config = e.config();
@@ -223,7 +242,7 @@ fn deliver(
     })
     .unwrap_or_default();
     reply::proxied(
-        answer,
+        &answer,
         &Provenance {
             region: &name,
             attempts: exchange.attempts_started(),

@@ -2,7 +2,8 @@
 
 use crate::clock;
 use edge_routing::ClientGeo;
-use worker::Request;
+use edge_routing::target::split_url;
+use wasm_bindgen::{JsCast, JsValue};
 
 pub struct Head {
     pub method: String,
@@ -19,52 +20,52 @@ pub struct Head {
 }
 
 impl Head {
-    pub fn read(req: &Request, dev: bool) -> worker::Result<Self> {
-        let url = req.url()?;
-        let headers: Vec<(String, String)> = req
-            .headers()
-            .entries()
-            .map(|(name, value)| (name.to_ascii_lowercase(), value))
-            .collect();
-        let geo = client_geo(req);
-        let geo = if dev {
-            geo.with_dev_overrides(&headers)
-        } else {
-            geo
+    /// Reads the request; `request.cf` only when `wants_location` (it costs a parse).
+    pub fn read(req: &web_sys::Request, dev: bool, wants_location: bool) -> worker::Result<Self> {
+        let url = req.url();
+        let parts = split_url(&url)
+            .ok_or_else(|| worker::Error::RustError(format!("unexpected request URL {url:?}")))?;
+        let headers = header_list(&req.headers());
+        let geo = match (wants_location, dev) {
+            (false, _) => ClientGeo::default(),
+            (true, false) => client_geo(req),
+            (true, true) => client_geo(req).with_dev_overrides(&headers),
         };
-        let path_and_query = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        };
-        let client_ip = headers
-            .iter()
-            .find(|(n, _)| n == "cf-connecting-ip")
-            .map(|(_, v)| v.clone());
-        let host = match url.port() {
-            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-            None => url.host_str().unwrap_or_default().to_owned(),
-        };
+        let client_ip =
+            edge_routing::classify::header(&headers, "cf-connecting-ip").map(str::to_owned);
         Ok(Self {
-            // The raw method: `worker::Method` maps every method it does not know to GET.
-            method: req.inner().method(),
-            path: url.path().to_owned(),
-            path_and_query,
+            // The raw method: the runtime keeps any token the client sent.
+            method: req.method(),
+            path: parts.path.to_owned(),
+            path_and_query: parts.path_and_query(),
+            host: parts.authority.to_owned(),
+            proto: parts.scheme.to_owned(),
             headers,
             geo,
             client_ip,
-            host,
-            proto: url.scheme().to_owned(),
             request_id: clock::request_id(),
         })
     }
 }
 
-/// Where the platform says the client is (`request.cf`), read defensively:
-/// the typed accessors of the `worker` crate unwrap values they cannot parse.
-fn client_geo(req: &Request) -> ClientGeo {
-    use wasm_bindgen::JsValue;
+/// All headers as (lowercase name, value) pairs; the runtime lowercases names.
+pub fn header_list(headers: &web_sys::Headers) -> Vec<(String, String)> {
+    let Ok(entries) = js_sys::Array::from(headers.as_ref()).dyn_into::<js_sys::Array>() else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let pair: js_sys::Array = entry.dyn_into().ok()?;
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
+}
+
+/// Where the platform says the client is (`request.cf`), read defensively.
+fn client_geo(req: &web_sys::Request) -> ClientGeo {
     let cf =
-        js_sys::Reflect::get(req.inner(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
+        js_sys::Reflect::get(req.as_ref(), &JsValue::from_str("cf")).unwrap_or(JsValue::UNDEFINED);
     if !cf.is_object() {
         return ClientGeo::default();
     }

@@ -3,7 +3,7 @@
 
 use edge_routing::FailureKind;
 use futures_util::FutureExt;
-use js_sys::Uint8Array;
+use js_sys::ArrayBuffer;
 use std::future::Future;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -13,14 +13,14 @@ use web_sys::{AbortController, Headers, RequestInit, RequestRedirect};
 pub struct Outgoing {
     pub method: String,
     pub headers: Headers,
-    pub body: Option<Uint8Array>,
+    pub body: Option<ArrayBuffer>,
 }
 
 impl Outgoing {
     pub fn new(
         method: &str,
         headers: &[(String, String)],
-        body: Option<&[u8]>,
+        body: Option<ArrayBuffer>,
     ) -> Result<Self, JsValue> {
         let js_headers = Headers::new()?;
         for (name, value) in headers {
@@ -30,7 +30,7 @@ impl Outgoing {
         Ok(Self {
             method: method.to_owned(),
             headers: js_headers,
-            body: body.map(Uint8Array::from),
+            body,
         })
     }
 }
