@@ -65,8 +65,25 @@ pub async fn send(addr: SocketAddr, head: &str, body: &[u8], timeout: Duration) 
         let _ = writer.flush().await;
         writer
     });
+    // Read until the answer is complete by its own framing: a server that
+    // ignores `Connection: close` must not cost the whole timeout.
     let mut answer = Vec::new();
-    let read = tokio::time::timeout(timeout, reader.read_to_end(&mut answer)).await;
+    let read = tokio::time::timeout(timeout, async {
+        let mut buffer = [0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buffer).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    answer.extend_from_slice(&buffer[..n]);
+                    if is_complete(&answer) {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
     writing.abort();
     match read {
         Err(_) if answer.is_empty() => return Err(RawError::Timeout(timeout)),
@@ -79,6 +96,26 @@ pub async fn send(addr: SocketAddr, head: &str, body: &[u8], timeout: Duration) 
         return Err(RawError::NoAnswer);
     }
     parse(&answer)
+}
+
+/// Whether `raw` holds a whole answer: headers, and a body as long as its
+/// `Content-Length` or ending its chunks. Without either, only EOF ends it.
+fn is_complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let status_without_body = head.split_whitespace().nth(1).is_some_and(|s| s.starts_with('1') || s == "204" || s == "304");
+    if status_without_body {
+        return true;
+    }
+    for line in head.split("\r\n").skip(1) {
+        match line.split_once(':').map(|(n, v)| (n.trim(), v.trim())) {
+            Some(("content-length", value)) => return value.parse::<usize>().is_ok_and(|n| body.len() >= n),
+            Some(("transfer-encoding", value)) if value.contains("chunked") => return body.ends_with(b"0\r\n\r\n"),
+            _ => {}
+        }
+    }
+    false
 }
 
 fn parse(raw: &[u8]) -> Result<RawResponse, RawError> {
@@ -134,6 +171,17 @@ mod tests {
 
         let chunked = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n").unwrap();
         assert_eq!(chunked.body_text(), "hello world");
+    }
+
+    #[test]
+    fn knows_when_an_answer_is_complete() {
+        assert!(!is_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"));
+        assert!(!is_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhel"));
+        assert!(is_complete(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"));
+        assert!(!is_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"));
+        assert!(is_complete(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"));
+        assert!(is_complete(b"HTTP/1.1 204 No Content\r\n\r\n"));
+        assert!(!is_complete(b"HTTP/1.1 200 OK\r\n\r\nuntil eof"));
     }
 
     #[test]

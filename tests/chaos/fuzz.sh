@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target of the project for N seconds each (default 30)
+# and prints, per target, the executions run and whether it crashed:
+#   sync-protocol/fuzz      decode_batch      (the sync wire format decoder and a round)
+#   edge-worker/routing/fuzz parse_config     (EDGE_CONFIG)
+#   edge-worker/routing/fuzz classify_request (request classification, upstream URL, header hygiene)
+# New corpus entries go to a scratch directory (the committed corpora are only
+# read) and crash inputs to tests/artifacts/fuzz/. Exits non-zero on a crash.
+#   tests/chaos/fuzz.sh 600     # ten minutes per target
+source "$(dirname "$0")/../../scripts/lib.sh"
+cd "$ROOT"
+seconds="${1:-30}"
+
+if ! command -v cargo-fuzz > /dev/null; then
+    echo "    installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+# cargo-fuzz needs nightly flags (-Zsanitizer); stable accepts them with this.
+export RUSTC_BOOTSTRAP=1
+# Sanitizer flags differ from every other build: a target directory of its own
+# keeps the two from rebuilding each other.
+export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/fuzz"
+artifacts="$ROOT/tests/artifacts/fuzz"
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+mkdir -p "$artifacts"
+
+failed=0
+summary=()
+for entry in "sync-protocol/fuzz decode_batch" "edge-worker/routing/fuzz parse_config" "edge-worker/routing/fuzz classify_request"; do
+    read -r dir target <<< "$entry"
+    log="$artifacts/$target.log"
+    mkdir -p "$scratch/$target" "$ROOT/$dir/corpus/$target"
+    echo "    fuzzing $target for ${seconds}s (log: $log)"
+    status=0
+    (cd "$ROOT/$dir" && cargo fuzz build "$target" > "$log" 2>&1) || { cat "$log"; exit 1; }
+    (cd "$ROOT/$dir" && cargo fuzz run "$target" "$scratch/$target" "corpus/$target" -- \
+        -max_total_time="$seconds" -artifact_prefix="$artifacts/$target-" -print_final_stats=1 >> "$log" 2>&1) || status=$?
+    runs="$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")"
+    if [ "$status" -ne 0 ]; then
+        failed=1
+        crash="$(grep -oE "$artifacts/$target-[a-z]+-[0-9a-f]+" "$log" | tail -n1)"
+        summary+=("$(printf '%-18s CRASH after %s runs: %s (replay: cd %s && RUSTC_BOOTSTRAP=1 cargo fuzz run %s %s)' "$target" "${runs}" "$crash" "$dir" "$target" "$crash")")
+        tail -n 40 "$log"
+    else
+        summary+=("$(printf '%-18s %12s executions in %ss, 0 crashes' "$target" "$runs" "$seconds")")
+    fi
+done
+printf '    %s\n' "${summary[@]}"
+exit "$failed"
