@@ -8,6 +8,10 @@ step "Rust target wasm32-unknown-unknown"
 rustup target list --installed | grep -qx wasm32-unknown-unknown \
     || rustup target add wasm32-unknown-unknown
 
+step "Rust standard library sources (the SDK's wasm rebuilds std for size)"
+rustup component list --installed | grep -q '^rust-src' \
+    || rustup component add rust-src
+
 step "wasm-bindgen CLI (must equal the wasm-bindgen crate in Cargo.lock)"
 wb_version="$(locked_version wasm-bindgen)"
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wb_version"; then
