@@ -52,6 +52,12 @@ enum Expect {
     Status(&'static [u16], Option<&'static str>),
     /// 200 with this error code in the batch's only entry.
     EntryError(&'static str),
+    /// Refused by the runtime before the worker runs: workerd (under `wrangler
+    /// dev`) answers 500 for absolute-form targets ("invalid URL") and CONNECT
+    /// ("Incoming CONNECT on a worker not supported"); Cloudflare's front end
+    /// refuses them in production. Proven refused rather than served: no
+    /// `x-edge-*` header, and the canary is never contacted.
+    RuntimeRefusal,
 }
 
 struct Case {
@@ -222,13 +228,13 @@ fn table(token_a: &str) -> Vec<Case> {
             unauthenticated.clone(),
         ),
         // Making the edge fetch a host that is not a region (the canary).
-        case("absolute-form target naming another host", Edge, &format!("POST http://{{canary}}/v1/sync HTTP/1.1\r\nHost: {{canary}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), Expect::Status(&[400, 401], None)),
+        case("absolute-form target naming another host", Edge, &format!("POST http://{{canary}}/v1/sync HTTP/1.1\r\nHost: {{canary}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), Expect::RuntimeRefusal),
         case("Host header naming another host", Edge, &format!("POST /v1/sync HTTP/1.1\r\nHost: {{canary}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), unauthenticated.clone()),
         case("X-Forwarded-Host naming another host", Edge, &format!("POST /v1/sync HTTP/1.1\r\nHost: {{host}}\r\nX-Forwarded-Host: {{canary}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), unauthenticated.clone()),
         case("//host path under /v1", Edge, &format!("POST /v1//{{canary}}/sync HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), Expect::Status(&[400, 401, 404], None)),
         case("//host path", Edge, &format!("POST //{{canary}}/v1/sync HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), Expect::Status(&[400, 404, 405], None)),
         case("userinfo@host path", Edge, &format!("POST /v1/@{{canary}}/sync HTTP/1.1\r\nHost: {{host}}\r\nContent-Type: {CONTENT_TYPE_BATCH}\r\nContent-Length: {}\r\n", batch_a.len()), batch_a.clone(), Expect::Status(&[400, 401, 404], None)),
-        case("CONNECT to another host", Edge, "CONNECT {canary} HTTP/1.1\r\nHost: {canary}\r\n", Vec::new(), Expect::Status(&[400, 405], None)),
+        case("CONNECT to another host", Edge, "CONNECT {canary} HTTP/1.1\r\nHost: {canary}\r\n", Vec::new(), Expect::RuntimeRefusal),
         // Tokens.
         case("no token", Both, &sync("").replace("Authorization: Bearer \r\n", ""), change_a.clone(), unauthenticated.clone()),
         case("garbage token", Both, &sync("not.a.token"), change_a.clone(), unauthenticated.clone()),
@@ -309,6 +315,10 @@ fn judge(expect: &Expect, answer: &RawResponse) -> Result<(), String> {
         Expect::Status(statuses, wanted) => {
             statuses.contains(&answer.status) && wanted.is_none_or(|w| code.as_deref() == Some(w))
         }
+        Expect::RuntimeRefusal => {
+            (answer.status == 500 || (400..500).contains(&answer.status))
+                && answer.headers.iter().all(|(name, _)| !name.starts_with("x-edge-"))
+        }
         Expect::EntryError(wanted) => {
             answer.status == 200
                 && sync_protocol::SyncBatchResponse::decode(&answer.body).is_ok_and(|r| {
@@ -348,7 +358,12 @@ async fn hostile_requests_get_the_right_4xx_and_store_nothing() {
 
     let mut failures = Vec::new();
     let mut rows = 0;
-    for case in table(&token_a) {
+    // Requests the runtime itself refuses go last: under wrangler dev, workerd's
+    // uncaught exception for them restarts the worker, and a request in flight
+    // meanwhile would get wrangler's 503 "worker restarted mid-request".
+    let mut cases = table(&token_a);
+    cases.sort_by_key(|c| matches!(c.expect, Expect::RuntimeRefusal));
+    for case in cases {
         let targets: &[(&str, SocketAddr)] = match case.via {
             Via::Edge => &[("edge", edge_addr)],
             Via::Both => &[("edge", edge_addr), ("region", region_addr)],
@@ -390,13 +405,20 @@ async fn hostile_requests_get_the_right_4xx_and_store_nothing() {
         }
     }
 
-    // Positive control: the same write, done right, is stored and replicated.
+    // Positive control: the same write, done right, is stored and replicated
+    // (once the edge answers again after the runtime's refusals).
+    local_world::wait_http_ok(&format!("{edge_url}/_edge/status"), TIMEOUT).await.expect("the edge answers again");
     let endpoint = Endpoint { http: http.clone(), base: edge_url.clone(), token: token_a.clone(), timeout: TIMEOUT };
     let mut docs = vec![LocalDoc::new(DocId::parse(DOC_A).expect("id"), automerge::ActorId::random())];
     let mut tx = docs[0].doc.transaction();
     tx.put(ROOT, "legit", 1).expect("put");
     tx.commit();
-    sync_until_quiet(&endpoint, &mut docs, false, 8, "hostile-control").await.expect("a legitimate write goes through");
+    let mut attempt = 0;
+    while let Err(e) = sync_until_quiet(&endpoint, &mut docs, false, 8, &format!("hostile-control-{attempt}")).await {
+        attempt += 1;
+        assert!(attempt < 20, "a legitimate write does not go through: {e}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     assert!(docs[0].unacknowledged().is_empty(), "the legitimate write was acknowledged");
     let deadline = Instant::now() + Duration::from_secs(60);
     for (id, url) in &regions {
