@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use local_world::world::ProcessState;
 use local_world::{Fault, World, WorldError};
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use crate::schedule::{Cut, FaultAction, FaultPlan, PlannedFault};
+use crate::schedule::{Cut, FaultAction, FaultPlan, PlannedFault, Track};
 
 /// The network as it was before any fault: what healing restores.
 #[derive(Clone, Debug, Default)]
@@ -56,12 +57,19 @@ pub struct AppliedFault {
 }
 
 /// Runs every fault of `plan` from `started` on; resolves when all are undone.
+///
+/// The plan never overlaps two faults on one track, but undoing one can take
+/// longer than planned (a restart waits until the region is ready): a fault
+/// then waits for its track, and starts late rather than on a half-restarted region.
 pub async fn inject(world: Arc<World>, plan: &FaultPlan, baseline: Arc<Baseline>, started: Instant) -> Vec<AppliedFault> {
+    let mut tracks: BTreeMap<Track, Arc<Mutex<()>>> = BTreeMap::new();
     let mut tasks = JoinSet::new();
     for fault in plan.faults.clone() {
         let (world, baseline) = (Arc::clone(&world), Arc::clone(&baseline));
+        let track = Arc::clone(tracks.entry(fault.action.track()).or_default());
         tasks.spawn(async move {
             tokio::time::sleep_until((started + fault.at).into()).await;
+            let _track = track.lock().await;
             let late_by = started.elapsed().saturating_sub(fault.at);
             let began = begin(&world, &fault.action, &baseline).await;
             tokio::time::sleep(fault.lasts).await;

@@ -39,6 +39,8 @@ pub struct ChaosConfig {
     pub settle_timeout: Duration,
     /// Where the world keeps data and logs (a fresh directory under it).
     pub artifacts: PathBuf,
+    /// The region server binary; the debug build when `None`.
+    pub region_server: Option<PathBuf>,
 }
 
 impl ChaosConfig {
@@ -66,7 +68,7 @@ const SETTLE_POLL: Duration = Duration::from_millis(500);
 pub async fn run(config: &ChaosConfig, progress: &(dyn Fn(&str) + Sync)) -> anyhow::Result<ChaosReport> {
     let plan = config.plan();
     progress(&plan.to_string());
-    let started = RunWorld::start(&config.artifacts, &format!("seed-{}", config.seed), None, progress).await?;
+    let started = RunWorld::start(&config.artifacts, &format!("seed-{}", config.seed), config.region_server.clone(), progress).await?;
     let result = drive(config, &plan, &started.world, &started.dir, progress).await;
     progress("stopping the world");
     let keep_data = !result.as_ref().is_ok_and(ChaosReport::passed);

@@ -60,7 +60,7 @@ impl FaultAction {
     }
 
     /// What the fault occupies: two faults on one track never overlap.
-    fn track(&self) -> Track {
+    pub fn track(&self) -> Track {
         match self {
             FaultAction::Kill { region }
             | FaultAction::Pause { region }
@@ -88,8 +88,9 @@ impl fmt::Display for FaultAction {
     }
 }
 
+/// A region's availability, its edge path's latency, or a link's fault or latency.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Track {
+pub enum Track {
     Availability(String),
     EdgeLatency(String),
     LinkFault(String, String),

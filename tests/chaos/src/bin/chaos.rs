@@ -45,6 +45,9 @@ struct Cli {
     /// Where each run keeps its logs [default: <repository>/tests/artifacts/chaos].
     #[arg(long)]
     artifacts: Option<PathBuf>,
+    /// The region server binary [default: the debug build in $CARGO_TARGET_DIR].
+    #[arg(long)]
+    region_server: Option<PathBuf>,
     /// Print the fault schedule of the seed and exit.
     #[arg(long)]
     plan_only: bool,
@@ -66,6 +69,7 @@ async fn main() -> ExitCode {
         native_interval: cli.native_interval,
         browser_interval: cli.browser_interval,
         settle_timeout: cli.settle_timeout,
+        region_server: cli.region_server,
         artifacts: cli.artifacts.unwrap_or_else(|| chaos::world::default_artifacts("chaos")),
     };
     if cli.plan_only {
