@@ -5,11 +5,12 @@
 
 use crate::budget::RetryBudget;
 use crate::classify::ProxyRequest;
+use crate::config::Policy;
 use crate::config::{EdgeConfig, RegionIdx};
 use crate::health::{FailureKind, HealthState, RegionHealth, Source, Transition};
 use crate::latency::LatencyEstimate;
 use crate::names::RegionName;
-use crate::policy::{self, RegionView, Route, RouteError};
+use crate::policy::{self, Reason, RegionView, Route, RouteError, Table};
 use crate::time::Time;
 use serde::Serialize;
 use std::time::Duration;
@@ -59,6 +60,8 @@ pub struct Engine {
     pub(crate) started: Time,
     pub(crate) requests: u64,
     pub(crate) failovers: u64,
+    /// The region the latency policy put first last time: the one traffic goes to.
+    leader: Option<RegionIdx>,
 }
 
 impl Engine {
@@ -71,6 +74,7 @@ impl Engine {
             started: now,
             requests: 0,
             failovers: 0,
+            leader: None,
         }
     }
 
@@ -101,18 +105,52 @@ impl Engine {
             .map(|r| RegionView {
                 health: r.health.state(now),
                 srtt_ms: r.latency.srtt_ms(),
+                rttvar_ms: r.latency.rtt().deviation_ms(),
             })
             .collect();
-        policy::order(&self.config, &views, req, random)
+        let table = Table {
+            config: &self.config,
+            views: &views,
+            incumbent: self.leader,
+        };
+        let route = policy::order(&table, req, random)?;
+        // Only a choice among every region makes a leader: a request confined to
+        // some regions (residency) says nothing about where the rest should go.
+        let makes_leader =
+            self.config.policy == Policy::Latency && req.required_tags.is_empty() && !route.panic;
+        if makes_leader
+            && let Some(first) = route
+                .candidates
+                .iter()
+                .find(|c| matches!(c.reason, Reason::Latency { .. }))
+        {
+            self.leader = Some(first.region);
+        }
+        Ok(route)
+    }
+
+    /// The region the latency policy currently sends traffic to.
+    pub fn leader(&self) -> Option<RegionIdx> {
+        self.leader
     }
 
     /// Per-try timeout for a region, from its observed latency.
-    pub fn try_timeout(&self, region: RegionIdx) -> Duration {
-        self.latency(region).try_timeout(&self.config.timeouts)
+    pub fn try_timeout(&self, region: RegionIdx, now: Time) -> Duration {
+        self.latency(region)
+            .try_timeout(&self.config.timeouts, &self.config.latency, now)
     }
 
-    pub fn hedge_delay(&self, region: RegionIdx) -> Duration {
-        self.latency(region).hedge_delay(&self.config.hedging)
+    pub fn hedge_delay(&self, region: RegionIdx, now: Time) -> Duration {
+        self.latency(region)
+            .hedge_delay(&self.config.hedging, &self.config.latency, now)
+    }
+
+    /// How long a try that outlived its timeout is still worth waiting for in
+    /// the background: its answer tells a slow region from a dead one.
+    pub fn late_answer_window(&self, region: RegionIdx, now: Time) -> Duration {
+        (self.try_timeout(region, now) * 4)
+            .max(self.config.health.timeout())
+            .min(self.config.timeouts.try_max())
     }
 
     /// Asks the retry budget for one more attempt.
@@ -154,7 +192,7 @@ impl Engine {
         if observe_latency && failure.is_none() {
             state
                 .latency
-                .observe(now.since(started), now, &self.config.latency);
+                .observe_traffic(now.since(started), now, &self.config.latency);
         }
         let source = Source::Traffic { started };
         let transition = match failure {
@@ -166,6 +204,31 @@ impl Engine {
                     .record_failure(kind, source, now, &self.config.health)
             }
         };
+        self.push_event(region, transition, now);
+    }
+
+    /// Records the answer of a try that had already timed out (and was counted
+    /// as a failure then). A good answer proves the region alive and merely
+    /// slower than its estimate: it clears the failure count and is a real
+    /// latency sample, so timeouts grow to fit. A bad one was counted already.
+    pub fn record_late_answer(
+        &mut self,
+        region: RegionIdx,
+        status: u16,
+        started: Time,
+        observe_latency: bool,
+        now: Time,
+    ) {
+        if self.is_failure_status(status) {
+            return;
+        }
+        let state = &mut self.regions[region.index()];
+        if observe_latency {
+            state
+                .latency
+                .observe_traffic(now.since(started), now, &self.config.latency);
+        }
+        let transition = state.health.record_success(Source::LateAnswer, now);
         self.push_event(region, transition, now);
     }
 
@@ -212,7 +275,9 @@ impl Engine {
         let state = &mut self.regions[region.index()];
         let transition = match outcome {
             Outcome::Answered { status } if health.expected_status.contains(&status) => {
-                state.latency.observe(elapsed, now, &self.config.latency);
+                state
+                    .latency
+                    .observe_probe(elapsed, now, &self.config.latency);
                 state.health.record_success(Source::Probe, now)
             }
             Outcome::Answered { status } => state.health.record_failure(

@@ -9,6 +9,9 @@
 //! A try that times out is not cancelled when the request is idempotent: the
 //! next region is tried alongside it and the first good answer wins, so a region
 //! that is merely slow loses nothing, and a black-holed one costs one timeout.
+//! A timed-out try still running when the exchange ends is not aborted either:
+//! the worker waits for it in the background ([`Exchange::lingering`]), since
+//! its late answer is what tells a slow region from a dead one.
 
 use crate::classify::ProxyRequest;
 use crate::config::RegionIdx;
@@ -131,6 +134,8 @@ enum AttemptState {
     Responded(u16),
     Delivered,
     Aborted,
+    /// Timed out and still running after the exchange ended: watched in the background.
+    Lingering,
 }
 
 #[derive(Clone, Debug)]
@@ -159,6 +164,17 @@ struct Rules {
     fixed_try_timeout: Option<Duration>,
     observe_latency: bool,
     max_attempts: usize,
+}
+
+/// A timed-out try to keep waiting for after the exchange ended; report its
+/// answer with [`Engine::record_late_answer`] and abort it at `until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linger {
+    pub attempt: AttemptId,
+    pub region: RegionIdx,
+    pub started: Time,
+    pub until: Time,
+    pub observe_latency: bool,
 }
 
 /// One attempt as it ended, for `Server-Timing` and logs.
@@ -263,8 +279,28 @@ impl Exchange {
                     AttemptState::Responded(status) => format!("status_{status}"),
                     AttemptState::Delivered => "delivered".into(),
                     AttemptState::Aborted => "aborted".into(),
+                    AttemptState::Lingering => "timed_out".into(),
                 },
                 ms: duration_ms(a.finished.unwrap_or(now).since(a.started)),
+            })
+            .collect()
+    }
+
+    /// The tries left running in the background once the exchange ended (see
+    /// the module docs); empty before that.
+    pub fn lingering(&self, engine: &Engine) -> Vec<Linger> {
+        self.attempts
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.state == AttemptState::Lingering)
+            .map(|(id, a)| Linger {
+                attempt: id,
+                region: a.region,
+                started: a.started,
+                until: a
+                    .started
+                    .plus(engine.late_answer_window(a.region, a.started)),
+                observe_latency: self.rules.observe_latency,
             })
             .collect()
     }
@@ -327,13 +363,23 @@ impl Exchange {
         };
         attempt.finished = Some(now);
         let region = attempt.region;
-        engine.record_attempt(
-            region,
-            Outcome::Answered { status },
-            attempt.started,
-            self.rules.observe_latency,
-            now,
-        );
+        if attempt.state == (AttemptState::InFlight { timed_out: true }) {
+            engine.record_late_answer(
+                region,
+                status,
+                attempt.started,
+                self.rules.observe_latency,
+                now,
+            );
+        } else {
+            engine.record_attempt(
+                region,
+                Outcome::Answered { status },
+                attempt.started,
+                self.rules.observe_latency,
+                now,
+            );
+        }
         let retryable = engine.is_failure_status(status) && self.rules.idempotent && more_possible;
         if !retryable {
             attempt.state = AttemptState::Delivered;
@@ -425,12 +471,12 @@ impl Exchange {
         let try_timeout = self
             .rules
             .fixed_try_timeout
-            .unwrap_or_else(|| engine.try_timeout(region));
+            .unwrap_or_else(|| engine.try_timeout(region, now));
         let timeout_at = now.plus(try_timeout).min(self.deadline);
         let hedge_at = self
             .rules
             .hedge
-            .then(|| now.plus(engine.hedge_delay(region)))
+            .then(|| now.plus(engine.hedge_delay(region, now)))
             .filter(|&h| h < timeout_at);
         if !first {
             engine.note_failover();
@@ -529,6 +575,8 @@ impl Exchange {
         for (id, attempt) in self.attempts.iter_mut().enumerate() {
             if Some(id) == keep {
                 attempt.state = AttemptState::Delivered;
+            } else if attempt.state == (AttemptState::InFlight { timed_out: true }) {
+                attempt.state = AttemptState::Lingering;
             } else if attempt.in_flight() {
                 attempt.state = AttemptState::Aborted;
                 attempt.finished = Some(now);

@@ -55,6 +55,8 @@ pub enum Source {
     Traffic { started: Time },
     /// A background check (one at a time per region).
     Probe,
+    /// The answer of a client request's try that had already timed out.
+    LateAnswer,
 }
 
 /// Health as routing sees it at one instant.
@@ -173,6 +175,8 @@ impl RegionHealth {
                         self.passive_failures = 0
                     }
                     Source::Traffic { .. } => {}
+                    // Its timeout was counted as a failure: the region is alive after all.
+                    Source::LateAnswer => self.passive_failures = 0,
                     Source::Probe => self.active_failures = 0,
                 }
                 None
@@ -201,7 +205,7 @@ impl RegionHealth {
             HealthState::Healthy => {
                 let tripped = match source {
                     Source::Traffic { started } if !self.is_fresh(started) => false,
-                    Source::Traffic { .. } => {
+                    Source::Traffic { .. } | Source::LateAnswer => {
                         self.last_counted_failure = Some(now);
                         self.passive_failures += 1;
                         self.passive_failures >= cfg.consecutive_failures
@@ -241,7 +245,7 @@ impl RegionHealth {
             ejections: self.streak,
             cause,
             source: match source {
-                Source::Traffic { .. } => "traffic",
+                Source::Traffic { .. } | Source::LateAnswer => "traffic",
                 Source::Probe => "probe",
             },
         }
@@ -374,6 +378,25 @@ mod tests {
         assert!(
             h.record_failure(FailureKind::Timeout, traffic(t(220)), t(280), &c)
                 .is_some()
+        );
+    }
+
+    #[test]
+    fn a_late_answer_refutes_the_timeouts_counted_before_it() {
+        let mut h = RegionHealth::default();
+        let c = cfg();
+        h.record_failure(FailureKind::Timeout, traffic(t(0)), t(50), &c);
+        h.record_failure(FailureKind::Timeout, traffic(t(60)), t(110), &c);
+        assert_eq!(h.consecutive_failures(), 2);
+        // An on-time success of a try older than the last failure proves nothing new...
+        h.record_success(Source::Traffic { started: t(40) }, t(115));
+        assert_eq!(h.consecutive_failures(), 2);
+        // ...but the late answer of a try that timed out shows the region is alive.
+        h.record_success(Source::LateAnswer, t(120));
+        assert_eq!(h.consecutive_failures(), 0);
+        assert_eq!(
+            h.record_failure(FailureKind::Timeout, traffic(t(120)), t(170), &c),
+            None
         );
     }
 

@@ -31,7 +31,7 @@ pub use classify::{
 };
 pub use config::{ConfigError, EdgeConfig, RegionIdx};
 pub use engine::{Engine, HealthEvent, Outcome, Probe};
-pub use exchange::{AttemptId, Exchange, ExchangeError, StartAttempt, StartCause, Step};
+pub use exchange::{AttemptId, Exchange, ExchangeError, Linger, StartAttempt, StartCause, Step};
 pub use health::{FailureKind, HealthState};
 pub use policy::{Candidate, Reason, Route, RouteError};
 pub use time::Time;

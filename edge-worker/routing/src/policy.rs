@@ -66,16 +66,24 @@ pub enum RouteError {
 #[derive(Clone, Copy, Debug)]
 pub struct RegionView {
     pub health: HealthState,
+    /// Smoothed probe RTT, `None` before the first probe answered.
     pub srtt_ms: Option<f64>,
+    /// Its mean deviation: how noisy the estimate is.
+    pub rttvar_ms: Option<f64>,
+}
+
+/// What the policies see: the configuration, every region's state, and the
+/// region latency ordering put first last time (it keeps its place until
+/// another is clearly faster).
+pub struct Table<'a> {
+    pub config: &'a EdgeConfig,
+    pub views: &'a [RegionView],
+    pub incumbent: Option<RegionIdx>,
 }
 
 /// Orders the regions for `req`. `random` is a uniform draw in `[0, 1)`.
-pub fn order(
-    config: &EdgeConfig,
-    views: &[RegionView],
-    req: &ProxyRequest,
-    random: f64,
-) -> Result<Route, RouteError> {
+pub fn order(table: &Table<'_>, req: &ProxyRequest, random: f64) -> Result<Route, RouteError> {
+    let (config, views) = (table.config, table.views);
     let allowed: Vec<RegionIdx> = config
         .region_indices()
         .filter(|&r| {
@@ -102,12 +110,12 @@ pub fn order(
 
     if healthy.is_empty() && half_open.is_empty() {
         return Ok(Route {
-            candidates: by_policy(config, views, req, &allowed, random),
+            candidates: by_policy(table, req, &allowed, random),
             panic: true,
         });
     }
     if healthy.is_empty() {
-        let mut candidates = by_policy(config, views, req, &half_open, random);
+        let mut candidates = by_policy(table, req, &half_open, random);
         candidates
             .iter_mut()
             .for_each(|c| c.reason = Reason::HalfOpenTrial);
@@ -116,7 +124,7 @@ pub fn order(
             panic: false,
         });
     }
-    let mut candidates = by_policy(config, views, req, &healthy, random);
+    let mut candidates = by_policy(table, req, &healthy, random);
     if let Some(pos) = req
         .affinity
         .and_then(|a| candidates.iter().position(|c| c.region == a))
@@ -126,7 +134,7 @@ pub fn order(
         candidates.insert(0, chosen);
     }
     if req.idempotent {
-        let mut trials = latency_order(config, views, req, &half_open);
+        let mut trials = latency_order(table, req, &half_open);
         trials
             .iter_mut()
             .for_each(|c| c.reason = Reason::HalfOpenTrial);
@@ -139,14 +147,14 @@ pub fn order(
 }
 
 fn by_policy(
-    config: &EdgeConfig,
-    views: &[RegionView],
+    table: &Table<'_>,
     req: &ProxyRequest,
     pool: &[RegionIdx],
     random: f64,
 ) -> Vec<Candidate> {
+    let config = table.config;
     match &config.policy {
-        Policy::Latency => latency_order(config, views, req, pool),
+        Policy::Latency => latency_order(table, req, pool),
         Policy::Failover => {
             let mut ordered = pool.to_vec();
             ordered.sort_by_key(|&r| (config.region(r).priority, r));
@@ -163,8 +171,7 @@ fn by_policy(
         Policy::Weighted => {
             let first = weighted_draw(config, pool, random);
             preferred_then_latency(
-                config,
-                views,
+                table,
                 req,
                 pool,
                 first.map(|r| {
@@ -177,12 +184,10 @@ fn by_policy(
                 }),
             )
         }
-        Policy::Geo(map) => {
-            preferred_then_latency(config, views, req, pool, geo_preference(map, req))
-        }
+        Policy::Geo(map) => preferred_then_latency(table, req, pool, geo_preference(map, req)),
         Policy::Proximity => {
             let Some(client) = req.client.point else {
-                return latency_order(config, views, req, pool);
+                return latency_order(table, req, pool);
             };
             let mut located: Vec<(RegionIdx, f64)> = pool
                 .iter()
@@ -195,8 +200,7 @@ fn by_policy(
                 .collect();
             located.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             preferred_then_latency(
-                config,
-                views,
+                table,
                 req,
                 pool,
                 located.into_iter().map(|(r, km)| {
@@ -214,8 +218,7 @@ fn by_policy(
 
 /// The preferred regions (those in `pool`, in the order given), then every other one by latency.
 fn preferred_then_latency(
-    config: &EdgeConfig,
-    views: &[RegionView],
+    table: &Table<'_>,
     req: &ProxyRequest,
     pool: &[RegionIdx],
     preferred: impl IntoIterator<Item = (RegionIdx, Reason)>,
@@ -231,7 +234,7 @@ fn preferred_then_latency(
         .copied()
         .filter(|r| !out.iter().any(|c| c.region == *r))
         .collect();
-    out.extend(latency_order(config, views, req, &rest));
+    out.extend(latency_order(table, req, &rest));
     out
 }
 
@@ -295,21 +298,23 @@ fn weighted_draw(config: &EdgeConfig, pool: &[RegionIdx], random: f64) -> Option
 }
 
 /// Measured regions by smoothed RTT; unmeasured ones after, nearest first when
-/// the client's location is known; priority and config order break ties.
-fn latency_order(
-    config: &EdgeConfig,
-    views: &[RegionView],
-    req: &ProxyRequest,
-    pool: &[RegionIdx],
-) -> Vec<Candidate> {
+/// the client's location is known; priority and config order break ties. The
+/// incumbent (first last time) ranks as if faster by the switch margin, so
+/// traffic moves only to a region that is clearly faster.
+fn latency_order(table: &Table<'_>, req: &ProxyRequest, pool: &[RegionIdx]) -> Vec<Candidate> {
+    let (config, views) = (table.config, table.views);
     let distance = |r: RegionIdx| match (req.client.point, config.region(r).location) {
         (Some(c), Some(loc)) => loc.distance_km(c),
         _ => f64::INFINITY,
     };
+    let rank = incumbent_rank(table, pool);
+    let rank_of = |r: RegionIdx| match rank {
+        Some((incumbent, ms)) if incumbent == r => Some(ms),
+        _ => views[r.index()].srtt_ms,
+    };
     let mut ordered = pool.to_vec();
     ordered.sort_by(|&a, &b| {
-        let (va, vb) = (views[a.index()].srtt_ms, views[b.index()].srtt_ms);
-        let by_rtt = match (va, vb) {
+        let by_rtt = match (rank_of(a), rank_of(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
@@ -328,6 +333,29 @@ fn latency_order(
             },
         })
         .collect()
+}
+
+/// The incumbent's rank in `pool`: its RTT less the switch margin, the noise
+/// taken from it and its fastest challenger. `None` when it is not in the pool
+/// or not measured.
+fn incumbent_rank(table: &Table<'_>, pool: &[RegionIdx]) -> Option<(RegionIdx, f64)> {
+    let incumbent = table.incumbent.filter(|r| pool.contains(r))?;
+    let view = table.views[incumbent.index()];
+    let srtt = view.srtt_ms?;
+    let challenger = pool
+        .iter()
+        .filter(|&&r| r != incumbent)
+        .filter_map(|&r| {
+            let v = table.views[r.index()];
+            Some((v.srtt_ms?, v.rttvar_ms.unwrap_or(0.0)))
+        })
+        .min_by(|x, y| x.0.total_cmp(&y.0));
+    let noise = match challenger {
+        Some((_, var)) => (view.rttvar_ms.unwrap_or(0.0) + var) / 2.0,
+        None => 0.0,
+    };
+    let margin = table.config.latency.switch_margin_ms(srtt, noise);
+    Some((incumbent, srtt - margin))
 }
 
 fn round1(v: f64) -> f64 {

@@ -8,7 +8,8 @@ use crate::latency::LatencyEstimate;
 use crate::time::Time;
 use serde::{Deserialize, Serialize};
 
-const SNAPSHOT_VERSION: u32 = 1;
+/// 2: latency split into probe RTT and real-request service time.
+const SNAPSHOT_VERSION: u32 = 2;
 /// Snapshots larger than this are ignored rather than parsed.
 pub const MAX_SNAPSHOT_BYTES: usize = 512 * 1024;
 

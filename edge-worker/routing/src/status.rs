@@ -34,11 +34,19 @@ pub struct RegionStatus {
     pub health: HealthState,
     /// Milliseconds until an ejection ends.
     pub ejected_for_ms: Option<u64>,
+    /// Smoothed RTT of the probes (what regions are ranked by) and its mean deviation.
     pub srtt_ms: Option<f64>,
     pub rttvar_ms: Option<f64>,
+    /// Probe samples, and the age of the last one.
     pub samples: u64,
     pub last_sample_age_ms: Option<u64>,
+    /// Smoothed duration of real requests (what timeouts come from) and its deviation.
+    pub service_ms: Option<f64>,
+    pub service_var_ms: Option<f64>,
+    pub service_samples: u64,
     pub try_timeout_ms: u64,
+    /// Traffic goes here (latency policy) until another region is clearly faster.
+    pub leader: bool,
     pub consecutive_failures: u32,
     pub ejections: u64,
     pub attempts: u64,
@@ -107,10 +115,18 @@ impl Engine {
                         _ => None,
                     },
                     srtt_ms: st.latency.srtt_ms().map(round1),
-                    rttvar_ms: st.latency.rttvar_ms().map(round1),
-                    samples: st.latency.samples(),
-                    last_sample_age_ms: st.latency.last_sample().map(|t| duration_ms(now.since(t))),
-                    try_timeout_ms: duration_ms(self.try_timeout(idx)),
+                    rttvar_ms: st.latency.rtt().deviation_ms().map(round1),
+                    samples: st.latency.rtt().samples(),
+                    last_sample_age_ms: st
+                        .latency
+                        .rtt()
+                        .last_sample()
+                        .map(|t| duration_ms(now.since(t))),
+                    service_ms: st.latency.service().mean_ms().map(round1),
+                    service_var_ms: st.latency.service().deviation_ms().map(round1),
+                    service_samples: st.latency.service().samples(),
+                    try_timeout_ms: duration_ms(self.try_timeout(idx, now)),
+                    leader: self.leader() == Some(idx),
                     consecutive_failures: st.health.consecutive_failures(),
                     ejections: st.health.total_ejections(),
                     attempts: st.attempts,

@@ -128,7 +128,9 @@ fn a_region_that_gets_faster_is_discovered_by_probes() {
             );
         }
     }
-    assert!(rounds <= 4, "took {rounds} probe rounds");
+    // A few rounds more than the bare estimate needs: traffic only moves once
+    // us-west is clearly faster, beyond the switch margin and the estimates' noise.
+    assert!(rounds <= 8, "took {rounds} probe rounds");
 }
 
 #[test]
@@ -158,7 +160,8 @@ fn snapshots_carry_latency_and_ejections_to_a_fresh_isolate() {
 
     // Garbage and other versions are refused, not trusted.
     assert!(Snapshot::from_json("{").is_err());
-    assert!(Snapshot::from_json(&text.replacen("\"version\":1", "\"version\":9", 1)).is_err());
+    assert!(text.contains("\"version\":2"), "{text}");
+    assert!(Snapshot::from_json(&text.replacen("\"version\":2", "\"version\":9", 1)).is_err());
     // A snapshot from another configuration only touches regions both know.
     let other = edge_routing::EdgeConfig::parse(
         r#"{"regions":[{"id":"ap-south","origin":"http://10.9.9.9"}]}"#,

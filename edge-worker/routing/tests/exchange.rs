@@ -16,15 +16,14 @@ struct Run {
 }
 
 impl Run {
-    /// us-east 10 ms, us-west 30 ms, eu-west 60 ms, all measured.
+    /// us-east 10 ms, us-west 30 ms, eu-west 60 ms, all measured by probes
+    /// and by real traffic.
     fn new(extra: serde_json::Value) -> Self {
         let mut clock = Clock::new();
         let mut engine = Engine::new(config(extra), clock.now());
-        measure(
-            &mut engine,
-            &mut clock,
-            &[("us-east", 10), ("us-west", 30), ("eu-west", 60)],
-        );
+        let times = [("us-east", 10), ("us-west", 30), ("eu-west", 60)];
+        measure(&mut engine, &mut clock, &times);
+        serve(&mut engine, &mut clock, &times);
         Run { engine, clock }
     }
 
@@ -130,7 +129,9 @@ fn a_timeout_races_the_next_region_and_keeps_the_slow_try() {
     let mut x = run.begin(&req);
     let started = run.clock.now().as_millis();
     let (a, _, _) = run.start(&mut x);
-    let timeout = run.engine.try_timeout(idx(run.engine.config(), "us-east"));
+    let timeout = run
+        .engine
+        .try_timeout(idx(run.engine.config(), "us-east"), run.clock.now());
     // The per-try timeout derives from us-east's ~10 ms RTT: far below a second.
     assert!(timeout < Duration::from_millis(200), "{timeout:?}");
     let until = run.wait_until(&mut x);
@@ -168,15 +169,97 @@ fn a_black_holed_region_costs_one_timeout() {
     run.clock.advance(until - t0);
     let (b, _, _) = run.start(&mut x);
     run.respond(&mut x, b, 200, 30);
+    // The timed-out try is left running, to learn whether it was slow or dead.
     assert_eq!(
         run.poll(&mut x),
         Step::Deliver {
             attempt: b,
-            abort: vec![a]
+            abort: vec![]
         }
     );
     let total = run.clock.now().as_millis() - t0;
     assert!(total < 30 + 100, "the client waited {total} ms");
+    let east = idx(run.engine.config(), "us-east");
+    let lingering = x.lingering(&run.engine);
+    assert_eq!(lingering.len(), 1);
+    let l = lingering[0];
+    assert_eq!((l.attempt, l.region, l.started.as_millis()), (a, east, t0));
+    let window = l.until.as_millis() - t0;
+    assert!(
+        (1_000..=5_000).contains(&window),
+        "watched for {window} ms after it started"
+    );
+}
+
+#[test]
+fn a_slow_region_is_not_ejected_and_its_timeout_grows_to_fit() {
+    let mut run = Run::new(json!({}));
+    let east = idx(run.engine.config(), "us-east");
+    let req = get(run.engine.config(), "/v1/x");
+    // us-east now takes 100 ms (it used to take 10): every try times out, the
+    // retry on us-west wins, and us-east's answer arrives later in the background.
+    let mut timeouts = 0;
+    for _ in 0..20 {
+        let mut x = run.begin(&req);
+        let t0 = run.clock.now().as_millis();
+        let (a, region, _) = run.start(&mut x);
+        assert_eq!(region, "us-east", "a slow region is still the nearest");
+        let wake = run.wait_until(&mut x);
+        if wake - t0 >= 100 {
+            // The timeout now leaves room for us-east's real time.
+            run.respond(&mut x, a, 200, 100);
+            assert!(matches!(run.poll(&mut x), Step::Deliver { attempt, .. } if attempt == a));
+            continue;
+        }
+        timeouts += 1;
+        run.clock.advance(wake - t0);
+        let (b, _, _) = run.start(&mut x);
+        run.respond(&mut x, b, 200, 30);
+        assert!(matches!(run.poll(&mut x), Step::Deliver { attempt, .. } if attempt == b));
+        let linger = x.lingering(&run.engine)[0];
+        let late = run.clock.advance(t0 + 100 - run.clock.now().as_millis());
+        run.engine
+            .record_late_answer(linger.region, 200, linger.started, true, late);
+        assert_eq!(
+            run.engine.health(east, late),
+            edge_routing::HealthState::Healthy,
+            "us-east ejected after {timeouts} timeouts, though it answered every one"
+        );
+        run.clock.advance(5);
+    }
+    assert!(timeouts <= 6, "{timeouts} of 20 requests timed out");
+    assert!(run.engine.try_timeout(east, run.clock.now()) > Duration::from_millis(100));
+}
+
+#[test]
+fn a_region_that_never_answers_is_ejected_after_consecutive_timeouts() {
+    let mut run = Run::new(json!({}));
+    let east = idx(run.engine.config(), "us-east");
+    let req = get(run.engine.config(), "/v1/x");
+    let t0 = run.clock.now().as_millis();
+    let mut to_east = 0;
+    for _ in 0..10 {
+        let mut x = run.begin(&req);
+        let started = run.clock.now().as_millis();
+        let (a, region, _) = run.start(&mut x);
+        if region != "us-east" {
+            run.respond(&mut x, a, 200, 30);
+            continue;
+        }
+        to_east += 1;
+        let wake = run.wait_until(&mut x);
+        run.clock.advance(wake - started);
+        let (b, _, _) = run.start(&mut x);
+        run.respond(&mut x, b, 200, 30);
+        assert!(matches!(run.poll(&mut x), Step::Deliver { .. }));
+    }
+    assert_eq!(to_east, 3, "consecutive timeouts eject");
+    assert!(matches!(
+        run.engine.health(east, run.clock.now()),
+        edge_routing::HealthState::Ejected { .. }
+    ));
+    let elapsed = run.clock.now().as_millis() - t0;
+    assert!(elapsed < 1_000, "ejection took {elapsed} ms of traffic");
 }
 
 #[test]
@@ -223,8 +306,13 @@ fn non_idempotent_requests_wait_out_a_slow_region_instead_of_duplicating() {
         run.poll(&mut x),
         Step::Fail {
             error: ExchangeError::DeadlineExceeded,
-            abort: vec![0]
+            abort: vec![]
         }
+    );
+    assert_eq!(
+        x.lingering(&run.engine).len(),
+        1,
+        "timed out: watched, not aborted"
     );
     assert_eq!(ExchangeError::DeadlineExceeded.status(), 504);
 }

@@ -34,6 +34,121 @@ fn latency_orders_by_measured_rtt_and_explains_why() {
     assert!(!route.panic);
 }
 
+/// Answers one probe round: every due probe after `rtt(region id)` ms, or a
+/// refused connection for `None`.
+fn probe_round(
+    e: &mut Engine,
+    clock: &mut Clock,
+    every_ms: u64,
+    rtt: &mut impl FnMut(&str) -> Option<u64>,
+) {
+    let now = clock.advance(every_ms);
+    for probe in e.due_probes(now) {
+        let id = e.config().region(probe.region).id.to_string();
+        let (outcome, ms) = match rtt(&id) {
+            Some(ms) => (Outcome::Answered { status: 200 }, ms),
+            None => (Outcome::Failed(FailureKind::Connect), 1),
+        };
+        e.record_probe(
+            probe.region,
+            outcome,
+            std::time::Duration::from_millis(ms),
+            now,
+        );
+    }
+}
+
+#[test]
+fn traffic_stays_until_another_region_is_clearly_faster() {
+    let (mut e, mut clock) = engine(json!({"latency": {"switch_margin_percent": 20}}));
+    measure(
+        &mut e,
+        &mut clock,
+        &[("us-east", 100), ("us-west", 300), ("eu-west", 400)],
+    );
+    let req = get(e.config(), "/v1/x");
+    assert_eq!(order(&mut e, &req, clock.now(), 0.0)[0], "us-east");
+    // us-west now measures 90 ms: faster, but not by a fifth.
+    measure(
+        &mut e,
+        &mut clock,
+        &[("us-east", 100), ("us-west", 90), ("eu-west", 400)],
+    );
+    assert_eq!(
+        order(&mut e, &req, clock.now(), 0.0),
+        ["us-east", "us-west", "eu-west"],
+        "moved for a 10% gain"
+    );
+    let status = serde_json::to_value(e.status(clock.now())).unwrap();
+    assert_eq!(status["regions"][0]["leader"], true);
+    // 70 ms is clearly faster.
+    measure(
+        &mut e,
+        &mut clock,
+        &[("us-east", 100), ("us-west", 70), ("eu-west", 400)],
+    );
+    assert_eq!(order(&mut e, &req, clock.now(), 0.0)[0], "us-west");
+    // The margin now protects the new leader: back to 90 ms, it keeps the traffic.
+    measure(
+        &mut e,
+        &mut clock,
+        &[("us-east", 100), ("us-west", 90), ("eu-west", 400)],
+    );
+    assert_eq!(order(&mut e, &req, clock.now(), 0.0)[0], "us-west");
+    // Real requests (which include the server's work) do not sway the ranking:
+    // only probes, measured alike for every region, do.
+    serve(&mut e, &mut clock, &[("us-west", 400)]);
+    assert_eq!(order(&mut e, &req, clock.now(), 0.0)[0], "us-west");
+    // Requests confined to some regions do not make a leader.
+    let (mut e2, mut clock2) = engine(json!({"residency": {}}));
+    measure(
+        &mut e2,
+        &mut clock2,
+        &[("us-east", 100), ("us-west", 300), ("eu-west", 400)],
+    );
+    let all = get(e2.config(), "/v1/x");
+    assert_eq!(order(&mut e2, &all, clock2.now(), 0.0)[0], "us-east");
+    let eu2 = request(
+        e2.config(),
+        "GET",
+        "/v1/x",
+        &[("x-data-residency", "eu")],
+        ClientGeo::default(),
+    );
+    assert_eq!(order(&mut e2, &eu2, clock2.now(), 0.0), ["eu-west"]);
+    assert_eq!(e2.leader(), Some(idx(e2.config(), "us-east")));
+}
+
+/// The flapping seen on a loaded machine: two healthy regions whose probe RTTs
+/// jump around (110-450 and 150-490 ms, means 40 ms apart). Traffic stays on
+/// the faster one instead of switching back and forth (without the switch
+/// margin, this seed switches six times).
+#[test]
+fn noisy_probes_do_not_make_traffic_flap() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (mut e, mut clock) = engine(json!({}));
+    let req = get(e.config(), "/v1/x");
+    let mut leaders = Vec::new();
+    for _ in 0..60 {
+        // us-east is dead; us-west and eu-west remain.
+        probe_round(&mut e, &mut clock, 2_000, &mut |id| match id {
+            "us-east" => None,
+            "us-west" => Some(110 + rng.random_range(0..340)),
+            _ => Some(150 + rng.random_range(0..340)),
+        });
+        let first = order(&mut e, &req, clock.now(), 0.0)[0].clone();
+        if leaders.last() != Some(&first) {
+            leaders.push(first);
+        }
+    }
+    assert!(
+        leaders.len() <= 3,
+        "traffic switched {} times in two minutes: {leaders:?}",
+        leaders.len() - 1
+    );
+    assert_eq!(leaders.last().map(String::as_str), Some("us-west"));
+}
+
 #[test]
 fn unmeasured_regions_go_after_measured_ones_nearest_first() {
     let (mut e, mut clock) = engine(json!({}));

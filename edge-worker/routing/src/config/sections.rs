@@ -37,18 +37,29 @@ fn factor(parent: &str, name: &str, v: f64) -> Result<(), ConfigError> {
 
 const HOUR_MS: u64 = 3_600_000;
 
-/// How latency estimates are smoothed (`latency`).
+/// How latency estimates are smoothed, and when traffic moves (`latency`).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LatencyConfig {
-    /// Time constant of the estimate: a sample taken this long after the previous
+    /// Time constant of the estimates: a sample taken this long after the previous
     /// one carries ~63% of the weight, so stale estimates give way to fresh samples.
     pub decay_ms: u64,
+    /// Hysteresis of the `latency` policy: traffic leaves the region it goes to
+    /// only for one whose probe RTT is lower by more than the largest of this,
+    /// `switch_margin_percent` of the current region's RTT, and the two regions'
+    /// mean RTT deviation (their noise), so it does not flap between regions
+    /// that are about as fast.
+    pub switch_margin_ms: u64,
+    pub switch_margin_percent: u32,
 }
 
 impl Default for LatencyConfig {
     fn default() -> Self {
-        Self { decay_ms: 2_000 }
+        Self {
+            decay_ms: 10_000,
+            switch_margin_ms: 5,
+            switch_margin_percent: 20,
+        }
     }
 }
 
@@ -57,8 +68,25 @@ impl LatencyConfig {
         ms(self.decay_ms)
     }
 
+    /// How much faster than the current region another must be to take its traffic.
+    pub fn switch_margin_ms(&self, current_ms: f64, noise_ms: f64) -> f64 {
+        (self.switch_margin_ms as f64)
+            .max(current_ms * f64::from(self.switch_margin_percent) / 100.0)
+            .max(noise_ms)
+    }
+
     pub(super) fn validate(&self, path: &str) -> Result<(), ConfigError> {
-        positive_ms(path, "decay_ms", self.decay_ms, HOUR_MS)
+        positive_ms(path, "decay_ms", self.decay_ms, HOUR_MS)?;
+        require(
+            self.switch_margin_ms <= 60_000,
+            at(path, "switch_margin_ms"),
+            "must be at most 60000 milliseconds",
+        )?;
+        require(
+            self.switch_margin_percent <= 100,
+            at(path, "switch_margin_percent"),
+            "must be between 0 and 100",
+        )
     }
 }
 

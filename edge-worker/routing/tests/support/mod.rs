@@ -112,6 +112,24 @@ pub fn measure(engine: &mut Engine, clock: &mut Clock, rtts: &[(&str, u64)]) {
     }
 }
 
+/// Gives each region a service estimate from real requests that took these times (ms).
+pub fn serve(engine: &mut Engine, clock: &mut Clock, times: &[(&str, u64)]) {
+    for _ in 0..5 {
+        for (id, ms) in times {
+            let region = idx(engine.config(), id);
+            let started = clock.now();
+            let now = clock.advance(*ms);
+            engine.record_attempt(
+                region,
+                Outcome::Answered { status: 200 },
+                started,
+                true,
+                now,
+            );
+        }
+    }
+}
+
 /// Ejects a region the way real traffic does: consecutive refused connections.
 pub fn eject(engine: &mut Engine, clock: &mut Clock, id: &str) {
     let region = idx(engine.config(), id);
