@@ -49,6 +49,8 @@ pub struct WorldSpec {
     pub assets: Option<PathBuf>,
     /// Sets `EDGE_DEV=1` (development overrides such as `x-edge-dev-country`).
     pub dev: bool,
+    /// More `EDGE_CONFIG` region entries, as written, for origins the test runs itself.
+    pub extra_regions: Vec<Value>,
 }
 
 /// A region of a running world.
@@ -84,7 +86,7 @@ impl EdgeWorld {
             None => edge_config(&spec, &regions)?,
         };
         let wrangler_config = match &spec.assets {
-            Some(assets) => derived_wrangler_config(assets)?,
+            Some(assets) => derived_wrangler_config(Some(assets))?,
             None => repo_root().join("wrangler.toml"),
         };
         let mut options = WranglerOptions::with_config(wrangler_config).var("EDGE_CONFIG", &config);
@@ -181,13 +183,19 @@ fn edge_config(spec: &WorldSpec, regions: &[TestRegion]) -> anyhow::Result<Strin
             entry
         })
         .collect();
-    doc["regions"] = Value::Array(listed);
+    doc["regions"] = Value::Array(
+        listed
+            .into_iter()
+            .chain(spec.extra_regions.clone())
+            .collect(),
+    );
     Ok(doc.to_string())
 }
 
-/// A copy of the root `wrangler.toml` that serves `assets` and runs the already
-/// built worker (no `[build]` step): the same settings, other paths.
-pub fn derived_wrangler_config(assets: &Path) -> anyhow::Result<PathBuf> {
+/// A copy of the root `wrangler.toml` that runs the already built worker (no
+/// `[build]` step) and serves `assets`, or no static assets at all with `None`:
+/// the same settings otherwise.
+pub fn derived_wrangler_config(assets: Option<&Path>) -> anyhow::Result<PathBuf> {
     let root = repo_root();
     let original = std::fs::read_to_string(root.join("wrangler.toml"))?;
     let main_line = "main = \"edge-worker/build/index.js\"";
@@ -198,12 +206,12 @@ pub fn derived_wrangler_config(assets: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     let mut out = String::new();
-    let mut in_build = false;
+    let mut skipping = false;
     for line in original.lines() {
         if line.starts_with('[') {
-            in_build = line.trim() == "[build]";
+            skipping = line.trim() == "[build]" || (assets.is_none() && line.trim() == "[assets]");
         }
-        if !in_build {
+        if !skipping {
             out.push_str(line);
             out.push('\n');
         }
@@ -216,7 +224,10 @@ pub fn derived_wrangler_config(assets: &Path) -> anyhow::Result<PathBuf> {
         )
         .replace(
             assets_line,
-            &format!("directory = {:?}", assets.display().to_string()),
+            &format!(
+                "directory = {:?}",
+                assets.map(|a| a.display().to_string()).unwrap_or_default()
+            ),
         );
     let dir = fresh_dir(&default_log_base(), "edge-config")?;
     let path = dir.join("wrangler.toml");

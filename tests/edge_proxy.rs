@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use local_world::paths::{default_log_base, fresh_dir, repo_root};
-use local_world::{EchoReply, Fault};
+use local_world::{EchoReply, Fault, FaultProxy};
 use reqwest::Method;
 use serde_json::{Value, json};
 use system_tests::edge::{EdgeWorld, REGION_HEADER, RegionSpec, WorldSpec};
@@ -18,6 +18,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const FAST: &str = "us-east";
 const OTHER_US: &str = "us-west";
 const EU: &str = "eu-west";
+/// A region whose origin answers like a CORS-enabled API (see [`cors_origin`]).
+const CORS_LAB: &str = "cors-lab";
 const HASHED_ASSET: &str = "/assets/app-3f2a1b9c.js";
 const MAX_BODY: usize = 4096;
 
@@ -42,7 +44,34 @@ fn assets_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-async fn world() -> EdgeWorld {
+/// An origin that answers every request `200 ok` with the CORS headers of an
+/// API open to pages of any origin, behind a fault proxy far enough away
+/// that it is never the fastest region. Only requests tagged `lab` go there.
+async fn cors_origin() -> anyhow::Result<(FaultProxy, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 65_536 {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let answer = "HTTP/1.1 200 OK\r\naccess-control-allow-origin: *\r\naccess-control-expose-headers: etag\r\netag: \"v1\"\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let proxy = FaultProxy::start("127.0.0.1:0".parse()?, addr).await?;
+    proxy.set_latency(Duration::from_millis(150));
+    Ok((proxy, server))
+}
+
+async fn world(cors: &FaultProxy) -> EdgeWorld {
     let spec = WorldSpec {
         regions: vec![
             RegionSpec::new(FAST, 5).with(json!({"tags": ["us"], "lat": 39.0, "lon": -77.5})),
@@ -57,6 +86,7 @@ async fn world() -> EdgeWorld {
         }),
         assets: Some(assets_dir().expect("assets directory")),
         dev: true,
+        extra_regions: vec![json!({"id": CORS_LAB, "origin": cors.url(), "tags": ["lab"]})],
         ..WorldSpec::default()
     };
     EdgeWorld::start(spec).await.expect("the edge world starts")
@@ -148,7 +178,10 @@ async fn status_endpoint(world: &EdgeWorld) -> anyhow::Result<()> {
     );
     let regions = status["regions"].as_array().context("regions")?;
     let ids: Vec<&str> = regions.iter().filter_map(|r| r["id"].as_str()).collect();
-    ensure!(ids == [FAST, OTHER_US, EU], "region table {ids:?}");
+    ensure!(
+        ids == [FAST, OTHER_US, EU, CORS_LAB],
+        "region table {ids:?}"
+    );
     for r in regions {
         ensure!(r["health"]["state"] == "healthy", "{r}");
         for field in [
@@ -260,9 +293,7 @@ async fn edge_headers(world: &EdgeWorld) -> anyhow::Result<()> {
     );
     let timing = header(&response, "server-timing").unwrap_or_default();
     ensure!(
-        timing.starts_with("edge;dur=")
-            && timing.contains("origin;dur=")
-            && timing.contains(FAST),
+        timing.starts_with("edge;dur=") && timing.contains("origin;dur=") && timing.contains(FAST),
         "server-timing {timing:?}"
     );
     ensure!(
@@ -277,6 +308,35 @@ async fn edge_headers(world: &EdgeWorld) -> anyhow::Result<()> {
     ensure!(
         header(&response, "x-origin-region").as_deref() == Some(FAST),
         "origin's own header dropped"
+    );
+    Ok(())
+}
+
+/// A cross-origin page reads the edge's headers: a CORS answer exposes them
+/// next to what the origin exposes itself; other answers are left alone.
+async fn cors_exposure(world: &EdgeWorld) -> anyhow::Result<()> {
+    let response = world
+        .client
+        .get(world.url("/v1/cors"))
+        .header("origin", "https://other.example")
+        .header("x-data-residency", "lab")
+        .send()
+        .await?;
+    ensure!(response.status() == 200, "status {}", response.status());
+    ensure!(
+        header(&response, REGION_HEADER).as_deref() == Some(CORS_LAB),
+        "served by {:?}",
+        header(&response, REGION_HEADER)
+    );
+    let exposed = header(&response, "access-control-expose-headers").unwrap_or_default();
+    ensure!(
+        exposed == "etag, x-edge-region, x-edge-attempts, x-edge-request-id, server-timing",
+        "access-control-expose-headers {exposed:?}"
+    );
+    let plain = world.client.get(world.url("/v1/plain")).send().await?;
+    ensure!(
+        header(&plain, "access-control-expose-headers").is_none(),
+        "a non-CORS answer got CORS headers"
     );
     Ok(())
 }
@@ -542,7 +602,8 @@ async fn check(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn edge_as_a_proxy() {
-    let world = world().await;
+    let (cors, _cors_server) = cors_origin().await.expect("the CORS origin starts");
+    let world = world(&cors).await;
     warm_up(&world).await.expect("warm-up");
     let mut failures = Vec::new();
     check(
@@ -554,6 +615,12 @@ async fn edge_as_a_proxy() {
     check(&mut failures, "/_edge/status", status_endpoint(&world)).await;
     check(&mut failures, "request header hygiene", hygiene(&world)).await;
     check(&mut failures, "edge response headers", edge_headers(&world)).await;
+    check(
+        &mut failures,
+        "CORS exposes the edge headers",
+        cors_exposure(&world),
+    )
+    .await;
     check(&mut failures, "no open proxy", no_open_proxy(&world)).await;
     check(
         &mut failures,

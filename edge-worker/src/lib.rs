@@ -56,7 +56,7 @@ async fn handle(
             &head.request_id,
         )),
         Disposition::Assets => reply::assets(&env, req).await,
-        Disposition::Proxy(proxied) => proxy::forward(&req, &head, proxied).await,
+        Disposition::Proxy(proxied) => proxy::forward(&req, &head, proxied, &ctx).await,
     };
     probes::schedule(&ctx);
     share::schedule(&ctx);

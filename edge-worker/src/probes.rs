@@ -39,12 +39,9 @@ async fn send(probe: &Probe) -> Result<u16, FailureKind> {
     let deadline = pin!(clock::sleep_until(clock::now().plus(probe.timeout)));
     match select(pin!(response), deadline).await {
         Either::Left((Ok(response), _)) => {
-            let status = response.status();
-            // Release the connection; the body is not needed.
-            if let Some(body) = response.body() {
-                let _ = body.cancel();
-            }
-            Ok(status)
+            // The body is not needed.
+            crate::proxy::release(&response);
+            Ok(response.status())
         }
         Either::Left((Err(kind), _)) => Err(kind),
         Either::Right(_) => {

@@ -1,5 +1,8 @@
 //! Forwards a client request through the engine's exchange: starts tries,
-//! waits for answers or timers, and hands the winner back to the client.
+//! waits for answers or timers, and hands the winner back to the client. Tries
+//! that timed out and still run when the client is answered are watched in the
+//! background (`ctx.wait_until`): their late answers tell a slow region from a
+//! dead one.
 
 use crate::clock;
 use crate::isolate::with_engine;
@@ -8,17 +11,24 @@ use crate::reply::{self, Provenance};
 use crate::request::Head;
 use crate::upstream::{self, InFlight, Outgoing};
 use edge_routing::hygiene::{self, ForwardContext};
-use edge_routing::{AttemptId, Exchange, ExchangeError, FailureKind, Method, ProxyRequest, Step};
+use edge_routing::{
+    AttemptId, Exchange, ExchangeError, FailureKind, Linger, Method, ProxyRequest, Step,
+};
 use futures_util::future::{Either, select};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use std::pin::pin;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
+use worker::Context;
+
+/// A try's response headers, or why it failed.
+type TryResult = Result<web_sys::Response, FailureKind>;
 
 pub async fn forward(
     req: &web_sys::Request,
     head: &Head,
     proxied: ProxyRequest,
+    ctx: &Context,
 ) -> worker::Result<web_sys::Response> {
     let Some(max_body) = with_engine(|e| e.config().max_body_bytes) else {
         return Ok(reply::error(
@@ -82,7 +92,7 @@ pub async fn forward(
             ));
         }
     };
-    run(&mut exchange, head, &proxied, &outgoing).await
+    run(&mut exchange, head, &proxied, &outgoing, ctx).await
 }
 
 async fn run(
@@ -90,6 +100,7 @@ async fn run(
     head: &Head,
     proxied: &ProxyRequest,
     outgoing: &Outgoing,
+    ctx: &Context,
 ) -> worker::Result<web_sys::Response> {
     let mut pending = FuturesUnordered::new();
     let mut handles: Vec<Option<InFlight>> = Vec::new();
@@ -150,6 +161,7 @@ async fn run(
                 abort: losers,
             } => {
                 abort(&handles, &losers);
+                watch_lingering(exchange, pending, handles, ctx);
                 let Some(answer) = answers.get_mut(attempt).and_then(Option::take) else {
                     return Ok(reply::exchange_error(
                         ExchangeError::DeadlineExceeded,
@@ -164,6 +176,7 @@ async fn run(
                 abort: losers,
             } => {
                 abort(&handles, &losers);
+                watch_lingering(exchange, pending, handles, ctx);
                 log::request_failed(head, exchange, error);
                 return Ok(reply::exchange_error(
                     error,
@@ -175,11 +188,78 @@ async fn run(
     }
 }
 
+/// Keeps waiting, after the client got its answer, for the tries that timed
+/// out (each until its own bound), and reports their late answers.
+fn watch_lingering(
+    exchange: &Exchange,
+    pending: FuturesUnordered<impl Future<Output = (AttemptId, TryResult)> + 'static>,
+    handles: Vec<Option<InFlight>>,
+    ctx: &Context,
+) {
+    let lingering = with_engine(|e| exchange.lingering(e)).unwrap_or_default();
+    if lingering.is_empty() {
+        return;
+    }
+    ctx.wait_until(late_answers(pending, handles, lingering));
+}
+
+async fn late_answers(
+    mut pending: FuturesUnordered<impl Future<Output = (AttemptId, TryResult)>>,
+    handles: Vec<Option<InFlight>>,
+    mut waiting: Vec<Linger>,
+) {
+    while let Some(next_bound) = waiting.iter().map(|l| l.until).min() {
+        let timer = pin!(clock::sleep_until(next_bound));
+        match select(pending.next(), timer).await {
+            Either::Left((Some((id, result)), _)) => {
+                let Some(pos) = waiting.iter().position(|l| l.attempt == id) else {
+                    continue;
+                };
+                let linger = waiting.swap_remove(pos);
+                if let Ok(response) = result {
+                    release(&response);
+                    if !upstream::is_platform_connect_error(&response) {
+                        let now = clock::now();
+                        with_engine(|e| {
+                            e.record_late_answer(
+                                linger.region,
+                                response.status(),
+                                linger.started,
+                                linger.observe_latency,
+                                now,
+                            )
+                        });
+                    }
+                }
+            }
+            Either::Left((None, _)) => break,
+            Either::Right(_) => {
+                let now = clock::now();
+                waiting.retain(|l| {
+                    let keep = l.until > now;
+                    if !keep {
+                        abort(&handles, &[l.attempt]);
+                    }
+                    keep
+                });
+            }
+        }
+    }
+    log::flush_health_events();
+}
+
+/// Lets go of an answer nobody will read, so its connection is freed.
+pub fn release(response: &web_sys::Response) {
+    if let Some(body) = response.body() {
+        let _ = body.cancel();
+    }
+}
+
 fn record(
     exchange: &mut Exchange,
     answers: &mut [Option<web_sys::Response>],
     id: AttemptId,
-    result: Result<web_sys::Response, FailureKind>,
+    result: TryResult,
 ) {
     let now = clock::now();
     match result {

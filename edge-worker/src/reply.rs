@@ -5,7 +5,7 @@ use crate::isolate::{self, Refusal};
 use crate::log;
 use edge_routing::ExchangeError;
 use edge_routing::hygiene::{is_dropped_response_header, nominated_by_connection};
-use edge_routing::reply::{ATTEMPTS_HEADER, REGION_HEADER, REQUEST_ID_HEADER};
+use edge_routing::reply::{ATTEMPTS_HEADER, REGION_HEADER, REQUEST_ID_HEADER, expose_headers};
 use edge_routing::status::{ConfigErrorReport, ErrorBody};
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
@@ -151,6 +151,14 @@ pub fn proxied(
     headers.set("server-timing", &p.server_timing)?;
     if let Some(cookie) = &p.set_cookie {
         headers.append("set-cookie", cookie)?;
+    }
+    // A cross-origin page (an SDK user on another origin) reads x-edge-region too.
+    if original.has("access-control-allow-origin")? {
+        let listed = original.get("access-control-expose-headers")?;
+        headers.set(
+            "access-control-expose-headers",
+            &expose_headers(listed.as_deref()),
+        )?;
     }
     let init = ResponseInit::new();
     init.set_status(upstream.status());

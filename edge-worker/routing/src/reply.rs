@@ -10,6 +10,32 @@ pub const REGION_HEADER: &str = "x-edge-region";
 pub const ATTEMPTS_HEADER: &str = "x-edge-attempts";
 pub const REQUEST_ID_HEADER: &str = "x-edge-request-id";
 
+/// The edge's headers a cross-origin page may read (CORS hides every response
+/// header but a few unless the answer exposes it).
+pub const EXPOSED_HEADERS: [&str; 4] = [
+    REGION_HEADER,
+    ATTEMPTS_HEADER,
+    REQUEST_ID_HEADER,
+    "server-timing",
+];
+
+/// `Access-Control-Expose-Headers` for a CORS answer: the origin's own list
+/// (if any) followed by the edge's headers it does not name yet.
+pub fn expose_headers(origin_list: Option<&str>) -> String {
+    let mut names: Vec<&str> = origin_list
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    for ours in EXPOSED_HEADERS {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(ours)) {
+            names.push(ours);
+        }
+    }
+    names.join(", ")
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
@@ -68,6 +94,18 @@ mod tests {
         );
         let v = server_timing(Duration::from_millis(5), None, 1, Some("x\r\ny"));
         assert_eq!(v, "edge;dur=5;desc=\"1 attempt\"");
+    }
+
+    #[test]
+    fn cors_answers_expose_the_edge_headers_once() {
+        assert_eq!(
+            expose_headers(None),
+            "x-edge-region, x-edge-attempts, x-edge-request-id, server-timing"
+        );
+        assert_eq!(
+            expose_headers(Some("ETag, X-Edge-Region ,")),
+            "ETag, X-Edge-Region, x-edge-attempts, x-edge-request-id, server-timing"
+        );
     }
 
     #[test]
