@@ -6,7 +6,6 @@ use automerge::{ObjType, Prop, ReadDoc};
 use js_sys::{Array, Function, Promise};
 use sync_protocol::DocId;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 
 use crate::document::{initialise, Document};
 use crate::entry::{DocEntry, Origin};
@@ -14,6 +13,7 @@ use crate::error::{ErrorCode, SdkError};
 use crate::js_value::{number_text, index_from_js, object_to_js, path_from_js, scalar_to_js, value_from_js, JsResult};
 use crate::options::RepoOptions;
 use crate::repo::RepoInner;
+use crate::tasks::promise;
 use crate::value::NewValue;
 
 /// A set of local documents backed by IndexedDB, synced with an endpoint.
@@ -73,7 +73,7 @@ impl Repo {
     /// Opens (creating if needed) the local database and starts background sync
     /// when an endpoint is given.
     pub fn open(options: JsValue) -> Promise {
-        future_to_promise(async move { Ok(Repo::open_async(&options).await?.into()) })
+        promise(async move { Ok(Repo::open_async(&options).await?.into()) })
     }
 
     /// Creates a document (from a plain object) with a new random id, or with
@@ -96,7 +96,7 @@ impl Repo {
     /// empty and fills from the server; without one it is a `not_found` error.
     pub fn find(&self, id: String) -> Promise {
         let repo = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             repo.check_open()?;
             let id = parse_id(&id)?;
             if let Some(entry) = repo.entry(&id) {
@@ -114,7 +114,7 @@ impl Repo {
     /// Ids of every document stored on this device (and of open ones not stored yet).
     pub fn list(&self) -> Promise {
         let repo = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             repo.check_open()?;
             let mut ids = repo.store.list().await?;
             for id in repo.docs.borrow().keys() {
@@ -130,7 +130,7 @@ impl Repo {
     /// Deletes a document from this device (memory, storage, other tabs).
     pub fn delete(&self, id: String) -> Promise {
         let repo = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             repo.check_open()?;
             repo.delete(&parse_id(&id)?).await?;
             Ok(JsValue::UNDEFINED)
@@ -140,7 +140,7 @@ impl Repo {
     /// Resolves once every write made so far is durable in IndexedDB.
     pub fn flush(&self) -> Promise {
         let repo = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             repo.flush().await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -149,7 +149,7 @@ impl Repo {
     /// Writes everything out, stops syncing and closes every document.
     pub fn close(&self) -> Promise {
         let repo = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             repo.close().await?;
             Ok(JsValue::UNDEFINED)
         })
@@ -176,7 +176,7 @@ impl Repo {
     #[wasm_bindgen(js_name = storedBytes)]
     pub fn stored_bytes(&self, id: String) -> Promise {
         let repo = self.inner.clone();
-        future_to_promise(async move {
+        promise(async move {
             let id = parse_id(&id)?;
             Ok((repo.store.stored_bytes(&id).await? as f64).into())
         })
@@ -344,7 +344,7 @@ impl DocHandle {
     pub fn close(&self) -> Promise {
         let entry = self.entry.clone();
         let repo = self.repo.clone();
-        future_to_promise(async move {
+        promise(async move {
             if !entry.is_closed() {
                 repo.close_doc(&entry).await?;
             }

@@ -33,6 +33,8 @@ mod sync;
 #[cfg(target_arch = "wasm32")]
 mod tabs;
 #[cfg(target_arch = "wasm32")]
+mod tasks;
+#[cfg(target_arch = "wasm32")]
 mod transport;
 
 #[cfg(target_arch = "wasm32")]

@@ -9,7 +9,7 @@ use automerge::ChangeHash;
 use js_sys::{Function, Promise};
 use sync_protocol::{ClientSync, DocId};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::document::Document;
 use crate::entry::{call_listeners, DocEntry, Origin};
@@ -20,6 +20,7 @@ use crate::status::Status;
 use crate::storage::{DocMeta, DocWrite, Store};
 use crate::sync::SyncEngine;
 use crate::tabs::{TabMessage, Tabs};
+use crate::tasks::{promise, spawn};
 
 #[wasm_bindgen(module = "/js/support.js")]
 extern "C" {
@@ -256,7 +257,7 @@ impl RepoInner {
             return;
         }
         let Some(repo) = self.me.upgrade() else { return };
-        let promise = future_to_promise(async move {
+        let writing = promise(async move {
             let result = repo.persist_once().await;
             repo.persisting.replace(None);
             match result {
@@ -275,7 +276,7 @@ impl RepoInner {
             }
             Ok(JsValue::UNDEFINED)
         });
-        self.persisting.replace(Some(promise));
+        self.persisting.replace(Some(writing));
     }
 
     async fn persist_once(&self) -> Result<(), SdkError> {
@@ -318,7 +319,7 @@ impl RepoInner {
     fn compact_in_background(&self, entry: Rc<DocEntry>) {
         entry.stored_chunks.set(0);
         let Some(repo) = self.me.upgrade() else { return };
-        spawn_local(async move {
+        spawn(async move {
             let mut merged_something = false;
             let result = repo
                 .store

@@ -14,7 +14,7 @@ use js_sys::{Array, Function, Promise};
 use sync_protocol::{DocMessage, SyncBatchRequest, WatchRequest, MAX_BATCH_DOCS};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::AbortController;
 
 use crate::entry::{DocEntry, Origin};
@@ -23,6 +23,7 @@ use crate::options::SyncOptions;
 use crate::repo::RepoInner;
 use crate::status::Status;
 use crate::tabs::TabMessage;
+use crate::tasks::spawn;
 use crate::transport::Transport;
 
 #[wasm_bindgen(module = "/js/support.js")]
@@ -115,9 +116,9 @@ impl SyncEngine {
         let connectivity = watch_connectivity(engine.on_connectivity.as_ref().unchecked_ref());
         engine.online.set(connectivity.get(0).as_bool().unwrap_or(true));
         engine.stop_connectivity.replace(connectivity.get(1).dyn_into::<Function>().ok());
-        spawn_local(engine.clone().round_loop());
+        spawn(engine.clone().round_loop());
         if engine.options.watch {
-            spawn_local(engine.clone().watch_loop());
+            spawn(engine.clone().watch_loop());
         }
         engine
     }
@@ -193,7 +194,7 @@ impl SyncEngine {
         let acquired = hold_lock(&lock_name, &released);
         let entry = Rc::downgrade(entry);
         let engine = self.me.clone();
-        spawn_local(async move {
+        spawn(async move {
             let held = JsFuture::from(acquired).await.is_ok();
             let (Some(entry), Some(engine)) = (entry.upgrade(), engine.upgrade()) else { return };
             if !held || entry.is_closed() || engine.stopped.get() {
