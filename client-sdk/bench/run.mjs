@@ -6,12 +6,11 @@ import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
-import * as esbuild from "esbuild";
 import { chromium } from "playwright-core";
+import { bundle, downloadSize, sdkPkg as pkg, sdkSize } from "./size.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
-const pkg = path.join(root, "client-sdk/pkg");
 const tracePath = path.resolve(root, "../shared/bench-data/automerge-paper.json.gz");
 const amWasm = path.join(root, "node_modules/@automerge/automerge/dist/automerge.wasm");
 const variants = process.argv.slice(2).length ? process.argv.slice(2) : ["sdk", "sdk-change-per-write", "yjs+y-indexeddb", "automerge"];
@@ -19,10 +18,6 @@ const variants = process.argv.slice(2).length ? process.argv.slice(2) : ["sdk", 
 if (!fs.existsSync(path.join(pkg, "index.js"))) throw new Error("client-sdk/pkg is missing: run scripts/build.d/20-sdk.sh");
 if (!fs.existsSync(tracePath)) throw new Error(`trace not found: ${tracePath}`);
 
-const bundle = async (contents, minify) => (await esbuild.build({
-  stdin: { contents, resolveDir: here, loader: "js" },
-  bundle: true, format: "esm", platform: "browser", write: false, minify, logLevel: "error",
-})).outputFiles[0].contents;
 
 const peers = await bundle(fs.readFileSync(path.join(here, "peers.js"), "utf8"), false);
 const trace = zlib.gunzipSync(fs.readFileSync(tracePath));
@@ -94,18 +89,16 @@ if (results.sdk && results["yjs+y-indexeddb"]) {
   console.log(`durable: sdk ${fmt(results.sdk.durableMs)} ms vs yjs+y-indexeddb ${fmt(results["yjs+y-indexeddb"].durableMs)} ms`);
 }
 
-// Sizes: what a page downloads, gzipped (level 9).
-const gz = (buffers) => zlib.gzipSync(Buffer.concat(buffers.map((b) => Buffer.from(b))), { level: 9 }).length;
-const support = fs.readFileSync(path.join(pkg, "support.js"), "utf8").match(/"\.\/(.*)"/)[1];
-const sdkFiles = ["wasm/edgesync_bg.wasm", "wasm/edgesync.js", "index.js", "support.js", support].map((f) => fs.readFileSync(path.join(pkg, f)));
-const amJs = await bundle('export * from "@automerge/automerge/slim";', true);
-const yjsJs = await bundle('export * from "yjs";', true);
-const yIdbJs = await bundle('export * from "yjs"; export * from "y-indexeddb";', true);
-console.log("\ngzipped size (wasm + JS, minified where the package is not)");
-console.log(`  edgesync (this SDK)               ${fmt(gz(sdkFiles))} bytes`);
-console.log(`  @automerge/automerge (slim + wasm) ${fmt(gz([amJs, fs.readFileSync(amWasm)]))} bytes`);
-console.log(`  yjs                               ${fmt(gz([yjsJs]))} bytes`);
-console.log(`  yjs + y-indexeddb                 ${fmt(gz([yIdbJs]))} bytes`);
+// Sizes: what a page downloads, gzipped (see size.mjs).
+const sdk = await sdkSize(pkg);
+const am = await downloadSize('export * from "@automerge/automerge/slim";', amWasm);
+const yjs = await downloadSize('export * from "yjs";');
+const yIdb = await downloadSize('export * from "yjs"; export * from "y-indexeddb";');
+console.log("\ngzipped size (each file gzipped; JS bundled and minified by esbuild)");
+console.log(`  edgesync (this SDK)               ${fmt(sdk.totalGzip)} bytes (wasm ${fmt(sdk.wasmGzip)} + JS ${fmt(sdk.jsGzip)})`);
+console.log(`  @automerge/automerge (slim + wasm) ${fmt(am.totalGzip)} bytes (wasm ${fmt(am.wasmGzip)} + JS ${fmt(am.jsGzip)})`);
+console.log(`  yjs                               ${fmt(yjs.totalGzip)} bytes`);
+console.log(`  yjs + y-indexeddb                 ${fmt(yIdb.totalGzip)} bytes`);
 if (!Object.values(results).every((r) => r.ok)) {
   console.error("a replay did not produce endContent");
   process.exit(1);
