@@ -38,6 +38,10 @@ export class ImmutableString {
   toJSON() { return this.value; }
 }
 
+export function post(url, headers, body, signal) {
+  return fetch(url, { method: "POST", headers, body, signal });
+}
+
 export function makeError(code, message) {
   return new EdgeSyncError(code, message);
 }

@@ -21,11 +21,16 @@ fn region() -> &'static str {
 
 /// A token callback that mints a dev token (write access to everything).
 fn dev_token_provider() -> Function {
+    token_provider_writing("*")
+}
+
+/// A token callback that mints a dev token with write access to the documents `pattern` names.
+fn token_provider_writing(pattern: &str) -> Function {
     Function::new_with_args(
         "force",
         &format!(
             "return fetch('{}/v1/dev/token', {{method: 'POST', headers: {{'content-type': 'application/json'}}, \
-             body: JSON.stringify({{sub: 'sdk-test', write: ['*']}})}}).then(r => r.json()).then(j => j.token)",
+             body: JSON.stringify({{sub: 'sdk-test', write: ['{pattern}']}})}}).then(r => r.json()).then(j => j.token)",
             region()
         ),
     )
@@ -143,5 +148,30 @@ async fn a_401_refreshes_the_token_once_then_surfaces_in_the_status() {
     let error = status_field(&doc.status(), "lastError");
     assert_eq!(status_field(&error, "code").as_string().unwrap(), "unauthenticated");
     assert_eq!(status_field(&doc.status(), "pendingChanges").as_f64().unwrap(), 1.0);
+    JsFuture::from(repo.close()).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_document_outside_the_token_is_refused_alone() {
+    // One batch carries both documents; the region refuses one entry (a JSON error
+    // payload inside the binary batch) and syncs the other.
+    let repo = open_synced("forbidden", token_provider_writing("mine-*")).await;
+    let options = |id: &str| {
+        let options = Object::new();
+        Reflect::set(&options, &"id".into(), &id.into()).unwrap();
+        JsValue::from(options)
+    };
+    let suffix = unique_name("doc");
+    let initial = || js_sys::JSON::parse(r#"{"n":1}"#).unwrap();
+    let mine = repo.create(initial(), options(&format!("mine-{suffix}"))).unwrap();
+    let theirs = repo.create(initial(), options(&format!("theirs-{suffix}"))).unwrap();
+    eventually(|| !status_field(&theirs.status(), "lastError").is_null(), "the refusal to reach the status").await;
+    let error = status_field(&theirs.status(), "lastError");
+    assert_eq!(status_field(&error, "code").as_string().unwrap(), "forbidden");
+    let message = status_field(&error, "message").as_string().unwrap();
+    assert!(message.contains(&format!("theirs-{suffix}")) && message.contains("grants no access"), "{message}");
+    eventually(|| status_field(&mine.status(), "pendingChanges") == 0.0, "the allowed document to sync").await;
+    assert!(status_field(&mine.status(), "lastError").is_null());
+    assert_eq!(status_field(&theirs.status(), "pendingChanges").as_f64().unwrap(), 1.0);
     JsFuture::from(repo.close()).await.unwrap();
 }

@@ -4,19 +4,27 @@
 
 use std::cell::RefCell;
 
-use gloo_net::http::{Request, Response};
-use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array, JSON};
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array, JSON};
 use sync_protocol::http as paths;
 use sync_protocol::{ApiError, DocId, SyncBatchRequest, SyncBatchResponse, WatchRequest, WatchResponse};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::AbortSignal;
+use web_sys::{AbortSignal, Response};
 
 use crate::error::{ErrorCode, SdkError};
 
 /// The edge names the region that answered in this header; a region server
 /// answering directly uses the protocol's own header.
 const EDGE_REGION_HEADER: &str = "x-edge-region";
+
+#[wasm_bindgen(module = "/js/support.js")]
+extern "C" {
+    /// `fetch(url, { method: "POST", headers, body, signal })`: resolves with the
+    /// response whatever its status, rejects when the network fails or `signal` aborts.
+    #[wasm_bindgen(js_name = post)]
+    fn fetch_post(url: &str, headers: &Object, body: &Uint8Array, signal: Option<&AbortSignal>) -> Promise;
+}
 
 pub struct Transport {
     endpoint: String,
@@ -39,7 +47,7 @@ impl Transport {
         let body = batch.encode();
         let response = self.post(paths::PATH_SYNC_BATCH, paths::CONTENT_TYPE_BATCH, &body, None).await?;
         let region = region_of(&response);
-        let bytes = response.binary().await.map_err(network_error)?;
+        let bytes = Uint8Array::new(&read_body(response.array_buffer()).await?.unchecked_into::<ArrayBuffer>()).to_vec();
         let body = SyncBatchResponse::decode_with(&bytes, api_error_from_json)
             .map_err(|e| SdkError::new(ErrorCode::Protocol, format!("the endpoint's sync answer is malformed: {e}")))?;
         if body.entries.len() != batch.entries.len()
@@ -54,7 +62,7 @@ impl Transport {
         let body = watch_request_json(request);
         let response = self.post(paths::PATH_WATCH, paths::CONTENT_TYPE_JSON, body.as_bytes(), Some(signal)).await?;
         let region = region_of(&response);
-        let text = response.text().await.map_err(network_error)?;
+        let text = read_body(response.text()).await?.as_string().unwrap_or_default();
         let body = watch_response_from_json(&text)
             .ok_or_else(|| SdkError::new(ErrorCode::Protocol, "the endpoint's watch answer is malformed"))?;
         Ok(Answer { body, region })
@@ -68,15 +76,19 @@ impl Transport {
         loop {
             let token = self.current_token(refreshed).await?;
             let url = format!("{}{}", self.endpoint, path);
-            let mut builder = Request::post(&url)
-                .header("content-type", content_type)
-                .header(paths::HEADER_IDEMPOTENCY_KEY, &key)
-                .abort_signal(signal);
+            let headers = Object::new();
+            let header = |name: &str, value: &str| {
+                let _ = Reflect::set(&headers, &name.into(), &value.into());
+            };
+            header("content-type", content_type);
+            header(paths::HEADER_IDEMPOTENCY_KEY, &key);
             if let Some(token) = &token {
-                builder = builder.header("authorization", &format!("Bearer {token}"));
+                header("authorization", &format!("Bearer {token}"));
             }
-            let request = builder.body(Uint8Array::from(body)).map_err(network_error)?;
-            let response = request.send().await.map_err(network_error)?;
+            let response: Response = JsFuture::from(fetch_post(&url, &headers, &Uint8Array::from(body), signal))
+                .await
+                .map_err(network_error)?
+                .unchecked_into();
             match response.status() {
                 200..=299 => return Ok(response),
                 401 if !refreshed && self.token_provider.is_some() => {
@@ -107,12 +119,18 @@ impl Transport {
 
 fn region_of(response: &Response) -> Option<String> {
     let headers = response.headers();
-    headers.get(EDGE_REGION_HEADER).or_else(|| headers.get(paths::HEADER_REGION))
+    let get = |name: &str| headers.get(name).ok().flatten();
+    get(EDGE_REGION_HEADER).or_else(|| get(paths::HEADER_REGION))
+}
+
+/// The body of a response (`response.arrayBuffer()` or `.text()`), once it has arrived.
+async fn read_body(started: Result<Promise, JsValue>) -> Result<JsValue, SdkError> {
+    JsFuture::from(started.map_err(network_error)?).await.map_err(network_error)
 }
 
 async fn error_from_response(response: Response) -> SdkError {
     let status = response.status();
-    let body = response.text().await.unwrap_or_default();
+    let body = read_body(response.text()).await.ok().and_then(|text| text.as_string()).unwrap_or_default();
     let message = match error_body_from_json(&body) {
         Some((code, text)) => format!("the endpoint answered {status} {code}: {text}"),
         None => format!("the endpoint answered HTTP {status}"),
@@ -126,8 +144,8 @@ async fn error_from_response(response: Response) -> SdkError {
     SdkError::new(code, message)
 }
 
-fn network_error(err: gloo_net::Error) -> SdkError {
-    SdkError::new(ErrorCode::Network, format!("the endpoint could not be reached: {err}"))
+fn network_error(err: JsValue) -> SdkError {
+    SdkError::new(ErrorCode::Network, format!("the endpoint could not be reached: {}", describe_error(&err)))
 }
 
 fn describe_error(err: &JsValue) -> String {
