@@ -81,7 +81,8 @@ fn new_chunk_key(id: &DocId) -> JsValue {
     // Without randomness (never in a browser) the time part still orders keys.
     let _ = getrandom::fill(&mut random);
     let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    let key = format!("{:013.0}-{suffix}", js_sys::Date::now());
+    // Milliseconds are integral; formatting them as an integer keeps float printing out of the wasm.
+    let key = format!("{:013}-{suffix}", js_sys::Date::now() as u64);
     Array::of2(&id.as_str().into(), &key.into()).into()
 }
 
