@@ -89,16 +89,18 @@ if (results.sdk && results["yjs+y-indexeddb"]) {
   console.log(`durable: sdk ${fmt(results.sdk.durableMs)} ms vs yjs+y-indexeddb ${fmt(results["yjs+y-indexeddb"].durableMs)} ms`);
 }
 
-// Sizes: what a page downloads, gzipped (see size.mjs).
+// Sizes: what a page downloads, compressed (see size.mjs).
 const sdk = await sdkSize(pkg);
 const am = await downloadSize('export * from "@automerge/automerge/slim";', amWasm);
 const yjs = await downloadSize('export * from "yjs";');
 const yIdb = await downloadSize('export * from "yjs"; export * from "y-indexeddb";');
-console.log("\ngzipped size (each file gzipped; JS bundled and minified by esbuild)");
-console.log(`  edgesync (this SDK)               ${fmt(sdk.totalGzip)} bytes (wasm ${fmt(sdk.wasmGzip)} + JS ${fmt(sdk.jsGzip)})`);
-console.log(`  @automerge/automerge (slim + wasm) ${fmt(am.totalGzip)} bytes (wasm ${fmt(am.wasmGzip)} + JS ${fmt(am.jsGzip)})`);
-console.log(`  yjs                               ${fmt(yjs.totalGzip)} bytes`);
-console.log(`  yjs + y-indexeddb                 ${fmt(yIdb.totalGzip)} bytes`);
+console.log("\ndownload size (each file compressed; JS bundled and minified by esbuild)");
+const sizeRow = (name, s) =>
+  `  ${name.padEnd(34)} gzip ${fmt(s.totalGzip).padStart(9)} bytes${s.wasmGzip ? ` (wasm ${fmt(s.wasmGzip)} + JS ${fmt(s.jsGzip)})` : ""}, Brotli ${fmt(s.totalBrotli)} bytes`;
+console.log(sizeRow("edgesync (this SDK)", sdk));
+console.log(sizeRow("@automerge/automerge (slim + wasm)", am));
+console.log(sizeRow("yjs", yjs));
+console.log(sizeRow("yjs + y-indexeddb", yIdb));
 if (!Object.values(results).every((r) => r.ok)) {
   console.error("a replay did not produce endContent");
   process.exit(1);
