@@ -41,20 +41,61 @@ function replay(ops, write) {
   return { times, start, total: performance.now() - start };
 }
 
-async function sdk(trace, grouping) {
-  const repo = await Repo.open({ name: `bench-sdk-${grouping}`, changeGrouping: grouping });
+/** A macrotask boundary (not a microtask): what the browser gives an app between frames. */
+const channel = new MessageChannel();
+function nextTask() {
+  return new Promise((resolve) => {
+    channel.port1.onmessage = resolve;
+    channel.port2.postMessage(null);
+  });
+}
+
+/**
+ * Like `replay`, but ends the task after about one frame of work (FRAME_MS), as
+ * an app's event handlers do: the SDK's default grouping then makes one
+ * automerge change per frame instead of one for the whole loop. The total is
+ * wall time, so it includes the end-of-task commits and whatever the SDK runs
+ * between frames (persistence, tab broadcast).
+ */
+const FRAME_MS = 16;
+async function replayPerFrame(ops, write) {
+  const times = new Float64Array(ops.length);
+  const start = performance.now();
+  let frameStart = start;
+  let frames = 1;
+  for (let i = 0; i < ops.length; i++) {
+    const [pos, del, ins] = ops[i];
+    const t = performance.now();
+    write(pos, del, ins);
+    const end = performance.now();
+    times[i] = end - t;
+    if (end - frameStart >= FRAME_MS) {
+      await nextTask();
+      frameStart = performance.now();
+      frames++;
+    }
+  }
+  return { times, start, total: performance.now() - start, frames };
+}
+
+async function sdk(trace, grouping, { perFrame = false } = {}) {
+  const name = `bench-sdk-${grouping}${perFrame ? "-per-frame" : ""}`;
+  const repo = await Repo.open({ name, changeGrouping: grouping });
   const doc = repo.create({ text: "" });
   let events = 0;
   doc.subscribe(() => events++);
   await repo.flush();
   const { ops } = trace;
-  const { times, start, total } = replay(ops, (pos, del, ins) => doc.splice(TEXT, pos, del, ins));
+  const splice = (pos, del, ins) => doc.splice(TEXT, pos, del, ins);
+  const { times, start, total, frames } = perFrame ? await replayPerFrame(ops, splice) : replay(ops, splice);
   await repo.flush();
   const durable = performance.now() - start;
   const ok = doc.get(TEXT) === trace.endContent && events === ops.length;
   window.keepAlive = { repo, doc };
   const stored = await repo.storedBytes(doc.id);
-  return summarize(times, total, durable, stored, ok);
+  const result = summarize(times, total, durable, stored, ok);
+  if (frames) result.note = `${frames.toLocaleString("en-US")} tasks of ~${FRAME_MS} ms, so as many changes`;
+  return result;
 }
 
 async function automerge(trace) {
@@ -120,6 +161,7 @@ async function memoryBytes() {
 
 const variants = {
   "sdk": (trace) => sdk(trace, "task"),
+  "sdk-per-frame": (trace) => sdk(trace, "task", { perFrame: true }),
   "sdk-change-per-write": (trace) => sdk(trace, "write"),
   "automerge": automerge,
   "yjs+y-indexeddb": yjs,

@@ -13,7 +13,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const tracePath = path.resolve(root, "../shared/bench-data/automerge-paper.json.gz");
 const amWasm = path.join(root, "node_modules/@automerge/automerge/dist/automerge.wasm");
-const variants = process.argv.slice(2).length ? process.argv.slice(2) : ["sdk", "sdk-change-per-write", "yjs+y-indexeddb", "automerge"];
+const variants = process.argv.slice(2).length ? process.argv.slice(2) : ["sdk", "sdk-per-frame", "sdk-change-per-write", "yjs+y-indexeddb", "automerge"];
 
 if (!fs.existsSync(path.join(pkg, "index.js"))) throw new Error("client-sdk/pkg is missing: run scripts/build.d/20-sdk.sh");
 if (!fs.existsSync(tracePath)) throw new Error(`trace not found: ${tracePath}`);
@@ -84,9 +84,14 @@ const ratio = (a, b) => (results[a] && results[b] ? `${(results[b].totalMs / res
 console.log("");
 console.log(`speed-up of sdk over @automerge/automerge (total time):      ${ratio("sdk", "automerge")}`);
 console.log(`speed-up of sdk over yjs+y-indexeddb (total time):           ${ratio("sdk", "yjs+y-indexeddb")}`);
+console.log(`speed-up of sdk-per-frame over @automerge/automerge:         ${ratio("sdk-per-frame", "automerge")}`);
+console.log(`speed-up of sdk-per-frame over yjs+y-indexeddb:              ${ratio("sdk-per-frame", "yjs+y-indexeddb")}`);
 console.log(`speed-up of sdk-change-per-write over @automerge/automerge:  ${ratio("sdk-change-per-write", "automerge")}`);
-if (results.sdk && results["yjs+y-indexeddb"]) {
-  console.log(`durable: sdk ${fmt(results.sdk.durableMs)} ms vs yjs+y-indexeddb ${fmt(results["yjs+y-indexeddb"].durableMs)} ms`);
+console.log(`speed-up of sdk-change-per-write over yjs+y-indexeddb:       ${ratio("sdk-change-per-write", "yjs+y-indexeddb")}`);
+for (const sdkVariant of ["sdk", "sdk-per-frame"]) {
+  if (results[sdkVariant] && results["yjs+y-indexeddb"]) {
+    console.log(`durable: ${sdkVariant} ${fmt(results[sdkVariant].durableMs)} ms vs yjs+y-indexeddb ${fmt(results["yjs+y-indexeddb"].durableMs)} ms`);
+  }
 }
 
 // Sizes: what a page downloads, compressed (see size.mjs).
