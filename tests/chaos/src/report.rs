@@ -15,8 +15,10 @@ pub struct ChaosReport {
     pub duration: Duration,
     pub settle_timeout: Duration,
     pub replay: String,
+    /// Faults applied and undone without error, by kind.
     pub faults_by_kind: BTreeMap<&'static str, usize>,
     pub faults_injected: usize,
+    pub faults_planned: usize,
     pub fault_errors: Vec<String>,
     /// Latest start of a fault relative to its plan (how loaded the machine was).
     pub max_fault_lateness: Duration,
@@ -85,8 +87,9 @@ impl ChaosReport {
                 config.native_clients,
                 config.docs
             ),
-            faults_by_kind: plan.counts(),
+            faults_by_kind: injected_by_kind(&faults),
             faults_injected: faults.iter().filter(|f| f.error.is_none()).count(),
+            faults_planned: plan.faults.len(),
             fault_errors: fault_errors(&faults),
             max_fault_lateness: faults.iter().map(|f| f.late_by).max().unwrap_or_default(),
             slowest_restart: faults
@@ -152,6 +155,14 @@ impl ChaosReport {
     }
 }
 
+fn injected_by_kind(faults: &[AppliedFault]) -> BTreeMap<&'static str, usize> {
+    let mut kinds = BTreeMap::new();
+    for fault in faults.iter().filter(|f| f.error.is_none()) {
+        *kinds.entry(fault.fault.action.kind()).or_insert(0) += 1;
+    }
+    kinds
+}
+
 fn counts<K: fmt::Display>(map: &BTreeMap<K, u64>) -> String {
     if map.is_empty() {
         return "none".into();
@@ -163,7 +174,13 @@ impl fmt::Display for ChaosReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kinds: BTreeMap<&str, u64> = self.faults_by_kind.iter().map(|(k, v)| (*k, *v as u64)).collect();
         writeln!(f, "\nchaos seed {} ({:.0}s of faults)", self.seed, self.duration.as_secs_f64())?;
-        writeln!(f, "  faults injected:           {} ({})", self.faults_injected, counts(&kinds))?;
+        writeln!(
+            f,
+            "  faults injected:           {} of {} planned ({})",
+            self.faults_injected,
+            self.faults_planned,
+            counts(&kinds)
+        )?;
         writeln!(
             f,
             "                             latest start {:.2}s after plan, slowest restart {:.2}s",

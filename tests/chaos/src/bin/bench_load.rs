@@ -220,7 +220,7 @@ async fn soak(cli: &Cli, world: &World, endpoint: &Endpoint, progress: &(dyn Fn(
     Ok(())
 }
 
-/// RSS after the first fifth (warm-up), at the end, the maximum, and the growth
+/// RSS at the start, after the first fifth (warm-up), at the end, the maximum, and the growth
 /// over the second half (a leak keeps growing there; a cache filling up does not).
 fn memory_summary(id: &str, points: &[(Duration, u64)]) -> String {
     let mib = |kib: u64| kib as f64 / 1024.0;
@@ -231,7 +231,8 @@ fn memory_summary(id: &str, points: &[(Duration, u64)]) -> String {
     let (warm, half, end) = (at(0.2), at(0.5), at(1.0));
     let max = points.iter().map(|p| p.1).max().unwrap_or(0);
     format!(
-        "{id:<8} RSS after warm-up {:.1} MiB, end {:.1} MiB, max {:.1} MiB; growth over the second half {:+.1} MiB ({:+.1}%)",
+        "{id:<8} RSS start {:.1} MiB, after warm-up {:.1} MiB, end {:.1} MiB, max {:.1} MiB; growth over the second half {:+.1} MiB ({:+.1}%)",
+        mib(points[0].1),
         mib(warm),
         mib(end),
         mib(max),
