@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target of the project for N seconds each (default 30)
 # and prints, per target, the executions run and whether it crashed:
-#   sync-protocol/fuzz      decode_batch      (the sync wire format decoder and a round)
+#   sync-protocol/fuzz       decode_batch     (the sync wire format decoder and a round)
+#   region-server/fuzz       parse_config     (the region's flags / EDGESYNC_* config)
 #   edge-worker/routing/fuzz parse_config     (EDGE_CONFIG)
 #   edge-worker/routing/fuzz classify_request (request classification, upstream URL, header hygiene)
 # New corpus entries go to a scratch directory (the committed corpora are only
@@ -31,23 +32,29 @@ mkdir -p "$artifacts"
 
 failed=0
 summary=()
-for entry in "sync-protocol/fuzz decode_batch" "edge-worker/routing/fuzz parse_config" "edge-worker/routing/fuzz classify_request"; do
-    read -r dir target <<< "$entry"
-    log="$artifacts/$target.log"
-    mkdir -p "$scratch/$target" "$ROOT/$dir/corpus/$target"
-    echo "    fuzzing $target for ${seconds}s (log: $log)"
+# Each entry: crate directory, target, and the name its figures and crash inputs go by.
+for entry in \
+    "sync-protocol/fuzz decode_batch sync_decoder" \
+    "region-server/fuzz parse_config region_config" \
+    "edge-worker/routing/fuzz parse_config edge_config" \
+    "edge-worker/routing/fuzz classify_request edge_classify"; do
+    read -r dir target name <<< "$entry"
+    log="$artifacts/$name.log"
+    mkdir -p "$scratch/$name" "$ROOT/$dir/corpus/$target"
+    echo "    fuzzing $name ($dir $target) for ${seconds}s (log: $log)"
     status=0
     (cd "$ROOT/$dir" && cargo fuzz build --sanitizer "$sanitizer" "$target" > "$log" 2>&1) || { cat "$log"; exit 1; }
-    (cd "$ROOT/$dir" && cargo fuzz run --sanitizer "$sanitizer" "$target" "$scratch/$target" "corpus/$target" -- \
-        -max_total_time="$seconds" -artifact_prefix="$artifacts/$target-" -print_final_stats=1 >> "$log" 2>&1) || status=$?
+    (cd "$ROOT/$dir" && cargo fuzz run --sanitizer "$sanitizer" "$target" "$scratch/$name" "corpus/$target" -- \
+        -max_total_time="$seconds" -artifact_prefix="$artifacts/$name-" -print_final_stats=1 >> "$log" 2>&1) || status=$?
     runs="$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")"
+    rate="$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")"
     if [ "$status" -ne 0 ]; then
         failed=1
-        crash="$(grep -oE "$artifacts/$target-[a-z]+-[0-9a-f]+" "$log" | tail -n1)"
-        summary+=("$(printf '%-18s CRASH after %s runs: %s (replay: cd %s && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer %s %s %s)' "$target" "${runs}" "$crash" "$dir" "$sanitizer" "$target" "$crash")")
+        crash="$(grep -oE "$artifacts/$name-[a-z]+-[0-9a-f]+" "$log" | tail -n1)"
+        summary+=("$(printf '%-14s CRASH after %s runs: %s (replay: cd %s && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer %s %s %s)' "$name" "${runs}" "$crash" "$dir" "$sanitizer" "$target" "$crash")")
         tail -n 40 "$log"
     else
-        summary+=("$(printf '%-18s %12s executions in %ss, 0 crashes' "$target" "$runs" "$seconds")")
+        summary+=("$(printf '%-14s %12s executions in %ss (%s/s), 0 crashes' "$name" "$runs" "$seconds" "$rate")")
     fi
 done
 printf '    %s\n' "${summary[@]}"
