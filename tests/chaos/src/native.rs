@@ -168,18 +168,22 @@ impl NativeWriter {
     /// write budget is spent.
     pub async fn run(&mut self, pace: Pace, deadline: Instant, stop: Arc<AtomicBool>) {
         let mut backoff = BACKOFF.0;
+        // Nothing here sleeps past the deadline, and no new round starts after
+        // it: the chaos phase ends on time (an in-flight round is never cut,
+        // which would leave its documents' sync state half-updated).
+        let pause = |length: Duration| tokio::time::sleep_until((Instant::now() + length).min(deadline).into());
         while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && self.writes_made < pace.max_writes {
             self.write();
             let pull = self.writes_made % PULL_EVERY == 0;
-            match self.sync(pull).await {
+            match self.sync(pull, deadline).await {
                 Ok(()) => backoff = BACKOFF.0,
                 Err(_) => {
-                    tokio::time::sleep(backoff).await;
+                    pause(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF.1);
                 }
             }
             let jitter = self.rng.random_range(0.5..1.5);
-            tokio::time::sleep(pace.interval.mul_f64(jitter)).await;
+            pause(pace.interval.mul_f64(jitter)).await;
         }
     }
 
@@ -201,9 +205,10 @@ impl NativeWriter {
         }
     }
 
-    /// Rounds until nothing is left to send (bounded); `pull` first asks every
-    /// document for a round so that other clients' changes come in.
-    async fn sync(&mut self, pull: bool) -> Result<(), RoundError> {
+    /// Rounds until nothing is left to send (bounded, none begun after
+    /// `deadline`); `pull` first asks every document for a round so that other
+    /// clients' changes come in.
+    async fn sync(&mut self, pull: bool, deadline: Instant) -> Result<(), RoundError> {
         if pull {
             for local in &mut self.docs {
                 local.sync.request_round();
@@ -217,7 +222,7 @@ impl NativeWriter {
             self.http.record(&result, sent_at.elapsed());
             let outcome = result?;
             self.note_acknowledgements();
-            if outcome.sent == 0 || !outcome.needs_more {
+            if outcome.sent == 0 || !outcome.needs_more || Instant::now() >= deadline {
                 break;
             }
         }

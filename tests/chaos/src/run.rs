@@ -141,6 +141,7 @@ async fn drive(
         })
         .collect();
     let faults = inject(Arc::clone(world), plan, Arc::clone(&baseline), started).await;
+    progress(&format!("every fault undone {:.2}s into the chaos phase", started.elapsed().as_secs_f64()));
     tokio::time::sleep_until(deadline.into()).await;
     stop.store(true, Ordering::Relaxed);
     if let Some(fleet) = browsers.as_mut() {
@@ -151,6 +152,7 @@ async fn drive(
         writers.push(task.await.context("a native client panicked")?);
     }
     let acked_during_chaos = writers.iter().map(|w| w.acked.len()).sum::<usize>();
+    progress(&format!("clients stopped writing {:.2}s after the chaos phase", deadline.elapsed().as_secs_f64()));
 
     progress("healing: every region running, every path clean");
     let healing = heal(world, &baseline).await;
