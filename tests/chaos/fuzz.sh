@@ -30,6 +30,17 @@ scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$artifacts"
 
+# A crash whose panic is exactly the documented automerge 0.12 bug (an unwrap
+# of MissingOps in its change collector while generating a reply) is reported
+# but does not fail the run: production contains it (the region server fails
+# only that round and reloads the document), and the fix is upstream. Any other
+# panic fails the run.
+known_upstream_crash() {
+    grep -qE 'automerge-0\.12\.[0-9]+/src/op_set2/change/collector\.rs:[0-9]+:[0-9]+:$' "$1" &&
+        grep -q "called \`Result::unwrap()\` on an \`Err\` value: MissingOps" "$1" &&
+        [ "$(grep -c "panicked at" "$1")" -eq 1 ]
+}
+
 failed=0
 summary=()
 # Each entry: crate directory, target, and the name its figures and crash inputs go by.
@@ -48,7 +59,9 @@ for entry in \
         -max_total_time="$seconds" -artifact_prefix="$artifacts/$name-" -print_final_stats=1 >> "$log" 2>&1) || status=$?
     runs="$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")"
     rate="$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "$log" | tail -n1 | grep -oE '[0-9]+$' || echo "?")"
-    if [ "$status" -ne 0 ]; then
+    if [ "$status" -ne 0 ] && known_upstream_crash "$log"; then
+        summary+=("$(printf '%-14s known upstream crash after %s runs (automerge 0.12 MissingOps unwrap, contained by the region server; see sync-protocol/fuzz/known-crashes/README.md)' "$name" "${runs}")")
+    elif [ "$status" -ne 0 ]; then
         failed=1
         crash="$(grep -oE "$artifacts/$name-[a-z]+-[0-9a-f]+" "$log" | tail -n1)"
         summary+=("$(printf '%-14s CRASH after %s runs: %s (replay: cd %s && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer %s %s %s)' "$name" "${runs}" "$crash" "$dir" "$sanitizer" "$target" "$crash")")
