@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::inject::{AppliedFault, HealReport};
 use crate::native::{HttpTally, NativeWriter};
 use crate::run::{ChaosConfig, Settled, fault_errors, native_http};
-use crate::schedule::FaultPlan;
+use crate::schedule::{FaultPlan, count_kinds};
 use crate::verify::Verdict;
 
 pub struct ChaosReport {
@@ -156,11 +156,7 @@ impl ChaosReport {
 }
 
 fn injected_by_kind(faults: &[AppliedFault]) -> BTreeMap<&'static str, usize> {
-    let mut kinds = BTreeMap::new();
-    for fault in faults.iter().filter(|f| f.error.is_none()) {
-        *kinds.entry(fault.fault.action.kind()).or_insert(0) += 1;
-    }
-    kinds
+    count_kinds(faults.iter().filter(|f| f.error.is_none()).map(|f| &f.fault.action))
 }
 
 fn counts<K: fmt::Display>(map: &BTreeMap<K, u64>) -> String {

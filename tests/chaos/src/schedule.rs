@@ -134,12 +134,17 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// How many faults of each kind.
     pub fn counts(&self) -> BTreeMap<&'static str, usize> {
-        let mut counts = BTreeMap::new();
-        for fault in &self.faults {
-            *counts.entry(fault.action.kind()).or_insert(0) += 1;
-        }
-        counts
+        count_kinds(self.faults.iter().map(|f| &f.action))
     }
+}
+
+/// How many of `actions` are of each kind (planned or applied alike).
+pub fn count_kinds<'a>(actions: impl IntoIterator<Item = &'a FaultAction>) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for action in actions {
+        *counts.entry(action.kind()).or_insert(0) += 1;
+    }
+    counts
 }
 
 impl fmt::Display for FaultPlan {
